@@ -1,0 +1,552 @@
+//! The map description every ebpf-sdk stage shares.
+//!
+//! `ebpf-sdk extract` turns an eBPF object (or a pinned map's kernel BTF) into a
+//! [`Document`]: one [`MapSchema`] per map with its kernel attributes and a
+//! self-contained [`TypeNode`] tree for the key and the value. The tree carries
+//! everything an encoder needs — sizes, byte offsets, bitfields, signedness,
+//! enum variants, array lengths, typedef names, byte order — so the codec never
+//! needs the ELF again. The JSON form of [`Document`] is versioned by
+//! [`SCHEMA_VERSION`] and described by `schemas/ebpf-sdk-schema.json`.
+//!
+//! ```
+//! use ebpf_sdk_schema::{Document, TypeKind};
+//!
+//! let json = r#"{
+//!   "schema_version": 1,
+//!   "source": {"kind": "elf", "path": "fw.o"},
+//!   "maps": [{
+//!     "name": "counters", "map_type": "array", "map_type_id": 2,
+//!     "key_size": 4, "value_size": 8, "max_entries": 16,
+//!     "flags": [], "map_flags": 0, "pinning": "none",
+//!     "section": ".maps", "origin": "btf", "endian": "little",
+//!     "key": {"name": "unsigned int", "typedefs": ["__u32"], "size": 4,
+//!             "kind": "int", "signed": false},
+//!     "value": {"name": "long long", "size": 8, "kind": "int", "signed": true}
+//!   }]
+//! }"#;
+//! let doc = Document::from_json(json).unwrap();
+//! let map = doc.map("counters").unwrap();
+//! assert!(matches!(map.value.as_ref().unwrap().kind, TypeKind::Int { signed: true, .. }));
+//! assert!(doc.map("nope").unwrap_err().to_string().contains("counters"));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+mod maptype;
+pub use maptype::{flag_names, flags_from_names, map_type_id, map_type_name, MAP_FLAGS, MAP_TYPES};
+
+/// Version of the JSON document. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Errors about a schema document itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// The document is not valid JSON for this schema.
+    #[error("schema document is not valid: {source}")]
+    Parse {
+        /// The JSON error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The document was written by an incompatible version.
+    #[error("schema document has schema_version {found}, this ebpf-sdk reads version {expected}")]
+    Version {
+        /// Version in the document.
+        found: u64,
+        /// Version this crate reads.
+        expected: u32,
+    },
+    /// No map of that name.
+    #[error("no map named `{name}` in the schema; maps: {}", available.join(", "))]
+    NoSuchMap {
+        /// The name asked for.
+        name: String,
+        /// The names present.
+        available: Vec<String>,
+    },
+}
+
+/// A whole extraction: every map of one object (or one pinned map).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    /// Always [`SCHEMA_VERSION`] when written by this crate.
+    pub schema_version: u32,
+    /// Where the description came from.
+    pub source: Source,
+    /// The maps, in section order.
+    pub maps: Vec<MapSchema>,
+}
+
+impl Document {
+    /// Parses a document, checking its version first so an old or newer file
+    /// gets a version message rather than a confusing field error.
+    pub fn from_json(text: &str) -> Result<Self, SchemaError> {
+        let raw: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| SchemaError::Parse { source })?;
+        if let Some(v) = raw.get("schema_version").and_then(|v| v.as_u64()) {
+            if v != u64::from(SCHEMA_VERSION) {
+                return Err(SchemaError::Version {
+                    found: v,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+        }
+        serde_json::from_value(raw).map_err(|source| SchemaError::Parse { source })
+    }
+
+    /// Pretty JSON, as `extract` writes it (ends with a newline).
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("schema serializes");
+        s.push('\n');
+        s
+    }
+
+    /// The map of that name, or an error listing the names there are.
+    pub fn map(&self, name: &str) -> Result<&MapSchema, SchemaError> {
+        self.maps
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| SchemaError::NoSuchMap {
+                name: name.to_string(),
+                available: self.maps.iter().map(|m| m.name.clone()).collect(),
+            })
+    }
+
+    /// Mutable access to the map of that name.
+    pub fn map_mut(&mut self, name: &str) -> Result<&mut MapSchema, SchemaError> {
+        let available: Vec<String> = self.maps.iter().map(|m| m.name.clone()).collect();
+        self.maps
+            .iter_mut()
+            .find(|m| m.name == name)
+            .ok_or_else(|| SchemaError::NoSuchMap {
+                name: name.to_string(),
+                available,
+            })
+    }
+}
+
+/// Provenance of a [`Document`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `elf` for an object file, `kernel` for a pinned map's BTF.
+    pub kind: SourceKind,
+    /// The file or pin path it was read from, as given.
+    pub path: String,
+}
+
+/// What a [`Document`] was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An eBPF ELF object.
+    Elf,
+    /// The kernel, through a pinned map.
+    Kernel,
+}
+
+/// How a map was declared in its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapOrigin {
+    /// BTF-defined map in `.maps`.
+    Btf,
+    /// Legacy `struct bpf_map_def` in the `maps` section: sizes only, no types.
+    Legacy,
+    /// Global data (`.data`, `.bss`, `.rodata`, ...) as the kernel's single-entry array.
+    GlobalData,
+    /// Described from a live map in the kernel.
+    Kernel,
+}
+
+/// Pinning requested by the object (`__uint(pinning, ...)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pinning {
+    /// Not pinned by the loader.
+    None,
+    /// `LIBBPF_PIN_BY_NAME`: pinned as `<pin dir>/<map name>`.
+    ByName,
+}
+
+/// Byte order of an integer in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByteOrder {
+    /// Least significant byte first (bpfel, x86, arm64).
+    Little,
+    /// Most significant byte first: network order, `__be16`/`__be32`/`__be64`.
+    Big,
+}
+
+impl ByteOrder {
+    /// The byte order of the machine this code runs on.
+    pub const fn native() -> Self {
+        if cfg!(target_endian = "big") {
+            ByteOrder::Big
+        } else {
+            ByteOrder::Little
+        }
+    }
+}
+
+/// How a value is best shown to a person. Input accepts every form whatever
+/// the hint; output (`decode`, `dump`) uses the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// An IP address: 4 bytes as IPv4; 16 bytes as IPv4 when the last 12 are zero, else IPv6.
+    Ip,
+    /// A MAC address (6 bytes), `aa:bb:cc:dd:ee:ff`.
+    Mac,
+    /// A NUL-padded string (`char[N]`).
+    String,
+    /// A `0x...` hex string.
+    Hex,
+}
+
+/// One map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSchema {
+    /// Map name as in the object (the kernel truncates to 15 bytes).
+    pub name: String,
+    /// Map type by name, e.g. `lpm_trie`, `percpu_array`.
+    pub map_type: String,
+    /// Numeric `enum bpf_map_type`.
+    pub map_type_id: u32,
+    /// Key size in bytes (0 for queues, stacks, bloom filters, ring buffers).
+    pub key_size: u32,
+    /// Value size in bytes, per CPU for per-CPU maps.
+    pub value_size: u32,
+    /// `max_entries`.
+    pub max_entries: u32,
+    /// `map_flags` by name, e.g. `no_prealloc`.
+    pub flags: Vec<String>,
+    /// Raw `map_flags`.
+    pub map_flags: u32,
+    /// Pinning the object asks for.
+    pub pinning: Pinning,
+    /// Pin path recorded by `ebpf-sdk enrich`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_path: Option<String>,
+    /// ELF section it was declared in (`.maps`, `maps`, `.rodata`, ...), or `kernel`.
+    pub section: String,
+    /// How it was declared.
+    pub origin: MapOrigin,
+    /// Byte order of the target the object was built for.
+    pub endian: ByteOrder,
+    /// BTF type id of the key in the source BTF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub btf_key_type_id: Option<u32>,
+    /// BTF type id of the value in the source BTF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub btf_value_type_id: Option<u32>,
+    /// Key layout; `None` when the map has no key (`key_size == 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<TypeNode>,
+    /// Value layout (per CPU for per-CPU maps); `None` when `value_size == 0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<TypeNode>,
+    /// For map-in-map (`array_of_maps`, `hash_of_maps`): the inner map's template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_map: Option<Box<MapSchema>>,
+}
+
+impl MapSchema {
+    /// Per-CPU map types store one value per possible CPU.
+    pub fn is_percpu(&self) -> bool {
+        matches!(
+            self.map_type.as_str(),
+            "percpu_hash" | "percpu_array" | "lru_percpu_hash" | "percpu_cgroup_storage"
+        )
+    }
+
+    /// Queue, stack and bloom filter maps have no key; values are pushed and popped.
+    pub fn is_keyless(&self) -> bool {
+        matches!(self.map_type.as_str(), "queue" | "stack" | "bloom_filter")
+    }
+
+    /// Map-in-map types whose values are map file descriptors or ids.
+    pub fn is_map_of_maps(&self) -> bool {
+        matches!(self.map_type.as_str(), "array_of_maps" | "hash_of_maps")
+    }
+
+    /// Array-like maps whose entries cannot be deleted.
+    pub fn is_array(&self) -> bool {
+        matches!(
+            self.map_type.as_str(),
+            "array" | "percpu_array" | "prog_array" | "perf_event_array" | "array_of_maps" | "cgroup_array"
+        )
+    }
+
+    /// One line for messages: `lpm_trie ingress_node_firewall_table_map (key 24 B, value 1200 B, max 1024)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} (key {} B, value {} B, max {})",
+            self.map_type, self.name, self.key_size, self.value_size, self.max_entries
+        )
+    }
+}
+
+/// A type, fully resolved: no type ids to follow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeNode {
+    /// C spelling without typedefs: `unsigned int`, `struct lpm_ip_key_st`,
+    /// `union <anon>`, `__u8[16]`.
+    pub name: String,
+    /// Typedef chain from the outermost name inwards, e.g. `["__be32", "__u32"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub typedefs: Vec<String>,
+    /// Size in bytes.
+    pub size: u32,
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: TypeKind,
+}
+
+impl TypeNode {
+    /// The name a person reads: the outermost typedef, else the C name.
+    pub fn display_name(&self) -> &str {
+        self.typedefs.first().map(String::as_str).unwrap_or(&self.name)
+    }
+
+    /// Compares two layouts for the write-time safety check. Returns the
+    /// first difference as `path: what differs`, ignoring display hints.
+    pub fn layout_difference(&self, other: &TypeNode, path: &str) -> Option<String> {
+        if self.size != other.size {
+            return Some(format!("{path}: size {} vs {}", self.size, other.size));
+        }
+        if self.name != other.name {
+            return Some(format!("{path}: type `{}` vs `{}`", self.name, other.name));
+        }
+        match (&self.kind, &other.kind) {
+            (TypeKind::Struct { members: a }, TypeKind::Struct { members: b })
+            | (TypeKind::Union { members: a }, TypeKind::Union { members: b }) => {
+                if a.len() != b.len() {
+                    return Some(format!("{path}: {} members vs {}", a.len(), b.len()));
+                }
+                for (ma, mb) in a.iter().zip(b) {
+                    let p = format!("{path}.{}", ma.name);
+                    if ma.name != mb.name {
+                        return Some(format!("{p}: member `{}` vs `{}`", ma.name, mb.name));
+                    }
+                    if ma.bit_offset != mb.bit_offset || ma.bit_size != mb.bit_size {
+                        return Some(format!(
+                            "{p}: at bit {} (size {:?}) vs bit {} (size {:?})",
+                            ma.bit_offset, ma.bit_size, mb.bit_offset, mb.bit_size
+                        ));
+                    }
+                    if let Some(d) = ma.ty.layout_difference(&mb.ty, &p) {
+                        return Some(d);
+                    }
+                }
+                None
+            }
+            (
+                TypeKind::Array { len: la, element: ea, .. },
+                TypeKind::Array { len: lb, element: eb, .. },
+            ) => {
+                if la != lb {
+                    return Some(format!("{path}: {la} elements vs {lb}"));
+                }
+                ea.layout_difference(eb, &format!("{path}[]"))
+            }
+            (TypeKind::Int { signed: sa, .. }, TypeKind::Int { signed: sb, .. })
+            | (TypeKind::Enum { signed: sa, .. }, TypeKind::Enum { signed: sb, .. }) => {
+                (sa != sb).then(|| format!("{path}: signed {sa} vs {sb}"))
+            }
+            (a, b) if std::mem::discriminant(a) == std::mem::discriminant(b) => None,
+            (a, b) => Some(format!("{path}: {} vs {}", a.name(), b.name())),
+        }
+    }
+}
+
+impl fmt::Display for TypeNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.typedefs.is_empty() {
+            write!(f, "{} ({} B)", self.name, self.size)
+        } else {
+            write!(f, "{} = {} ({} B)", self.typedefs[0], self.name, self.size)
+        }
+    }
+}
+
+/// The kind of a [`TypeNode`] and what is specific to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TypeKind {
+    /// An integer of 1, 2, 4, 8 or 16 bytes.
+    Int {
+        /// Two's complement signed.
+        signed: bool,
+        /// C `char` (strings are shown for arrays of it).
+        #[serde(default, skip_serializing_if = "is_false")]
+        char: bool,
+        /// Declared byte order when it differs from the target's (`__be32`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        byte_order: Option<ByteOrder>,
+        /// Display hint, e.g. `ip` for a `__be32` address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<Format>,
+    },
+    /// `_Bool`.
+    Bool,
+    /// `float` or `double` (size 4 or 8).
+    Float,
+    /// An enum of 1, 2, 4 or 8 bytes (8 bytes: BTF `ENUM64`).
+    Enum {
+        /// Whether the values are signed.
+        signed: bool,
+        /// Declared variants.
+        variants: Vec<EnumVariant>,
+    },
+    /// A struct: members at their offsets, the rest is padding (zero).
+    Struct {
+        /// Members in declaration order.
+        members: Vec<Member>,
+    },
+    /// A union: exactly one member is given, the rest of its bytes are zero.
+    Union {
+        /// Alternatives.
+        members: Vec<Member>,
+    },
+    /// A fixed-length array.
+    Array {
+        /// Number of elements.
+        len: u32,
+        /// Element type.
+        element: Box<TypeNode>,
+        /// Display hint for byte arrays: `ip`, `mac`, `string`, `hex`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<Format>,
+    },
+    /// A pointer, held as an address-sized unsigned integer.
+    Pointer,
+    /// Bytes with no known structure (no BTF, or a type without layout).
+    Opaque,
+}
+
+impl TypeKind {
+    /// The `kind` name used in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TypeKind::Int { .. } => "int",
+            TypeKind::Bool => "bool",
+            TypeKind::Float => "float",
+            TypeKind::Enum { .. } => "enum",
+            TypeKind::Struct { .. } => "struct",
+            TypeKind::Union { .. } => "union",
+            TypeKind::Array { .. } => "array",
+            TypeKind::Pointer => "pointer",
+            TypeKind::Opaque => "opaque",
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// One struct or union member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Member name; empty for an anonymous struct/union whose members are
+    /// reached as if they were the parent's.
+    pub name: String,
+    /// Byte offset within the parent (`bit_offset / 8`).
+    pub offset: u32,
+    /// Bit offset within the parent.
+    pub bit_offset: u32,
+    /// Width in bits, for bitfields only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bit_size: Option<u32>,
+    /// The member's type.
+    #[serde(rename = "type")]
+    pub ty: TypeNode,
+}
+
+/// One enum variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnumVariant {
+    /// Variant name.
+    pub name: String,
+    /// Value (covers unsigned and signed 64-bit enums).
+    pub value: i128,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u32_node() -> TypeNode {
+        TypeNode {
+            name: "unsigned int".into(),
+            typedefs: vec!["__u32".into()],
+            size: 4,
+            kind: TypeKind::Int {
+                signed: false,
+                char: false,
+                byte_order: None,
+                format: None,
+            },
+        }
+    }
+
+    #[test]
+    fn kind_is_flattened_into_node() {
+        let v = serde_json::to_value(u32_node()).unwrap();
+        assert_eq!(v["kind"], "int");
+        assert_eq!(v["signed"], false);
+        assert!(v.get("char").is_none());
+        let back: TypeNode = serde_json::from_value(v).unwrap();
+        assert_eq!(back, u32_node());
+    }
+
+    #[test]
+    fn version_mismatch_is_named() {
+        let e = Document::from_json(r#"{"schema_version": 7, "maps": []}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "schema document has schema_version 7, this ebpf-sdk reads version 1"
+        );
+    }
+
+    #[test]
+    fn layout_difference_names_the_path() {
+        let mut a = u32_node();
+        let st = |m: TypeNode| TypeNode {
+            name: "struct k".into(),
+            typedefs: vec![],
+            size: 4,
+            kind: TypeKind::Struct {
+                members: vec![Member {
+                    name: "x".into(),
+                    offset: 0,
+                    bit_offset: 0,
+                    bit_size: None,
+                    ty: m,
+                }],
+            },
+        };
+        assert_eq!(st(a.clone()).layout_difference(&st(a.clone()), "key"), None);
+        a.kind = TypeKind::Int {
+            signed: true,
+            char: false,
+            byte_order: None,
+            format: None,
+        };
+        assert_eq!(
+            st(u32_node()).layout_difference(&st(a), "key").unwrap(),
+            "key.x: signed false vs true"
+        );
+    }
+}
