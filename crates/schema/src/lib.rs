@@ -97,7 +97,9 @@ impl Document {
                 });
             }
         }
-        serde_json::from_value(raw).map_err(|source| SchemaError::Parse { source })
+        // From the text, not `raw`: `serde_json::Value` cannot hold the i128
+        // enum values that 64-bit enums need.
+        serde_json::from_str(text).map_err(|source| SchemaError::Parse { source })
     }
 
     /// Pretty JSON, as `extract` writes it (ends with a newline).
@@ -282,7 +284,12 @@ impl MapSchema {
     pub fn is_array(&self) -> bool {
         matches!(
             self.map_type.as_str(),
-            "array" | "percpu_array" | "prog_array" | "perf_event_array" | "array_of_maps" | "cgroup_array"
+            "array"
+                | "percpu_array"
+                | "prog_array"
+                | "perf_event_array"
+                | "array_of_maps"
+                | "cgroup_array"
         )
     }
 
@@ -314,7 +321,10 @@ pub struct TypeNode {
 impl TypeNode {
     /// The name a person reads: the outermost typedef, else the C name.
     pub fn display_name(&self) -> &str {
-        self.typedefs.first().map(String::as_str).unwrap_or(&self.name)
+        self.typedefs
+            .first()
+            .map(String::as_str)
+            .unwrap_or(&self.name)
     }
 
     /// Compares two layouts for the write-time safety check. Returns the
@@ -350,8 +360,16 @@ impl TypeNode {
                 None
             }
             (
-                TypeKind::Array { len: la, element: ea, .. },
-                TypeKind::Array { len: lb, element: eb, .. },
+                TypeKind::Array {
+                    len: la,
+                    element: ea,
+                    ..
+                },
+                TypeKind::Array {
+                    len: lb,
+                    element: eb,
+                    ..
+                },
             ) => {
                 if la != lb {
                     return Some(format!("{path}: {la} elements vs {lb}"));
@@ -480,7 +498,43 @@ pub struct EnumVariant {
     /// Variant name.
     pub name: String,
     /// Value (covers unsigned and signed 64-bit enums).
+    #[serde(with = "enum_value")]
     pub value: i128,
+}
+
+/// Enum values as plain JSON numbers (`u64` or `i64`): serde's buffering of
+/// internally tagged enums cannot carry `i128`.
+mod enum_value {
+    use serde::{de, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+        if let Ok(u) = u64::try_from(*v) {
+            s.serialize_u64(u)
+        } else if let Ok(i) = i64::try_from(*v) {
+            s.serialize_i64(i)
+        } else {
+            Err(serde::ser::Error::custom(format!(
+                "enum value {v} is outside the 64-bit range"
+            )))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = i128;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a 64-bit integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
+                Ok(i128::from(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
+                Ok(i128::from(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]

@@ -126,8 +126,14 @@ mod tests {
     #[test]
     fn flags_round_trip() {
         assert_eq!(flag_names(1), vec!["no_prealloc"]);
-        assert_eq!(flag_names(1 | (1 << 10) | (1 << 30)), vec!["no_prealloc", "mmapable", "0x40000000"]);
-        assert_eq!(flags_from_names(&flag_names(0x4000_0401)).unwrap(), 0x4000_0401);
+        assert_eq!(
+            flag_names(1 | (1 << 10) | (1 << 30)),
+            vec!["no_prealloc", "mmapable", "0x40000000"]
+        );
+        assert_eq!(
+            flags_from_names(&flag_names(0x4000_0401)).unwrap(),
+            0x4000_0401
+        );
         assert_eq!(flags_from_names(&["bogus"]).unwrap_err(), "bogus");
     }
 }
