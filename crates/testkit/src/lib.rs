@@ -1,0 +1,107 @@
+//! Shared helpers for ebpf-sdk kernel tests.
+//!
+//! Kernel tests run as root on a machine with BPF and bpffs; everywhere else
+//! they must skip honestly. This crate gives every test crate the same
+//! answers:
+//!
+//! - [`require_kernel`] checks capabilities (CapEff: `CAP_BPF` or
+//!   `CAP_SYS_ADMIN`, plus `CAP_NET_ADMIN`), bpffs at `/sys/fs/bpf` (mounting
+//!   it when possible) and `bpftool`. When something is missing it prints
+//!   `skipping <test>: <reason>` and returns `None` — unless
+//!   `EBPF_SDK_REQUIRE_KERNEL=1` (CI), where it panics with the reason.
+//! - [`unique_name`] makes names that fit 15-byte map and interface names.
+//! - [`BpffsDir`] is a unique directory on bpffs, removed with every pin in it on drop.
+//! - [`TestLock`] is a cross-process `flock` lock (tests run as separate
+//!   processes under cargo-nextest, so an in-process mutex serializes nothing).
+//! - [`FirewallGuard`] loads the bundled firewall object under the firewall
+//!   lock and removes every pin it created on drop.
+//! - [`bpftool`] runs `bpftool -j` and parses its output, so tests check
+//!   bytes with a reader independent of ebpf-sdk.
+//! - [`Netns`] is a network namespace joined to the host by a veth pair,
+//!   with free addresses on both ends, deleted on drop; it attaches XDP
+//!   programs to the host end ([`XdpAttachment`], detached on drop).
+//!   [`require_programs`] skips (or fails in CI) when `ip`/`ping`/... are missing.
+//!
+//! ```no_run
+//! use ebpf_sdk_testkit::{bpftool, require_kernel, BpffsDir};
+//!
+//! // A #[test] function:
+//! fn reads_back() {
+//!     let Some(_env) = require_kernel("reads_back") else { return };
+//!     let dir = BpffsDir::new("rb").unwrap();
+//!     let pin = dir.join("m");
+//!     bpftool::map_create(&pin, "hash", 4, 4, 8, "rb", 0).unwrap();
+//!     bpftool::map_update(&pin, &[1, 0, 0, 0], &[2, 0, 0, 0], "any").unwrap();
+//!     let entry = bpftool::map_lookup(&pin, &[1, 0, 0, 0]).unwrap().unwrap();
+//!     assert_eq!(entry.value.unwrap(), [2, 0, 0, 0]);
+//! } // `dir` and the pin in it are removed here.
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bpftool;
+mod env;
+mod firewall;
+mod fs;
+pub mod netns;
+
+pub use env::{kernel_required, require_kernel, KernelEnv, REQUIRE_KERNEL_ENV};
+pub use firewall::{firewall_object, FirewallGuard, FIREWALL_LOCK};
+pub use fs::{unique_name, BpffsDir, TestLock, BPFFS_ROOT};
+pub use netns::{require_programs, Netns, XdpAttachment};
+
+use std::path::PathBuf;
+
+/// Errors of the test helpers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestkitError {
+    /// A command could not be started.
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn {
+        /// The command line.
+        cmd: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A command exited unsuccessfully.
+    #[error("`{cmd}` failed ({status}): {stderr}{stdout}")]
+    Command {
+        /// The command line.
+        cmd: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// Its standard error.
+        stderr: String,
+        /// Its standard output (bpftool -j prints errors there).
+        stdout: String,
+    },
+    /// `bpftool -j` printed something that is not the expected JSON.
+    #[error("`{cmd}` printed unexpected JSON ({what}): {output}")]
+    Json {
+        /// The command line.
+        cmd: String,
+        /// What was expected.
+        what: &'static str,
+        /// The output.
+        output: String,
+    },
+    /// A file or directory operation failed.
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A needed tool or fixture is missing.
+    #[error("missing {what}: {hint}")]
+    Missing {
+        /// What is missing.
+        what: String,
+        /// How to get it.
+        hint: &'static str,
+    },
+}
