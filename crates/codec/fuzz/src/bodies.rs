@@ -1,0 +1,680 @@
+//! Fuzz bodies shared by the cargo-fuzz targets (`fuzz_targets/*.rs`) and by
+//! the stable tests (`tests/fuzz_bodies.rs`, `tests/roundtrip.rs`), which
+//! include this file with `#[path]`.
+//!
+//! Schemas are generated from the input bytes: nested structs, unions
+//! (named and anonymous), arrays (multi-dimensional, of structs, `char`,
+//! bytes with format hints), bitfields (signed, straddling bytes), enums
+//! (64-bit too), big-endian ints, floats, bools, opaque blobs, packed
+//! offsets and padding. Alongside a schema, [`model_value`] builds a value
+//! *and the bytes it must encode to*, by a deliberately simple second
+//! implementation of the layout rules (bit by bit, byte by byte).
+#![allow(dead_code)]
+
+use ebpf_sdk_codec::{parse_json, parse_yaml, Plan, Value};
+use ebpf_sdk_schema::{ByteOrder, EnumVariant, Format, Member, TypeKind, TypeNode};
+
+/// Deterministic choices drawn from fuzz input; zeros once it runs out.
+pub struct Src<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Src<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Src { data, pos: 0 }
+    }
+    pub fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        if n <= 1 {
+            return 0;
+        }
+        let x = u32::from(self.byte()) | (u32::from(self.byte()) << 8);
+        x % n
+    }
+    pub fn chance(&mut self, num: u32, den: u32) -> bool {
+        self.below(den) < num
+    }
+    pub fn u128(&mut self) -> u128 {
+        let mut v = 0u128;
+        for _ in 0..16 {
+            v = (v << 8) | u128::from(self.byte());
+        }
+        v
+    }
+    pub fn rest(&self) -> &'a [u8] {
+        self.data.get(self.pos..).unwrap_or(&[])
+    }
+}
+
+struct Gen<'s, 'a> {
+    src: &'s mut Src<'a>,
+    names: u32,
+    budget: u32,
+}
+
+impl Gen<'_, '_> {
+    fn name(&mut self) -> String {
+        self.names += 1;
+        format!("f{}", self.names)
+    }
+
+    fn int(&mut self) -> TypeNode {
+        let size = [1, 2, 4, 8, 16][self.src.below(5) as usize];
+        let signed = self.src.chance(1, 2);
+        let big = size > 1 && size < 16 && self.src.chance(1, 5);
+        let format = match self.src.below(8) {
+            0 => Some(Format::Hex),
+            1 if size == 4 => Some(Format::Ip),
+            _ => None,
+        };
+        TypeNode {
+            name: format!("{}int{}", if signed { "" } else { "u" }, size * 8),
+            typedefs: if big { vec![format!("__be{}", size * 8)] } else { vec![] },
+            size,
+            kind: TypeKind::Int {
+                signed,
+                char: false,
+                byte_order: big.then_some(ByteOrder::Big),
+                format,
+            },
+        }
+    }
+
+    fn enum_(&mut self) -> TypeNode {
+        let size = [1, 2, 4, 8][self.src.below(4) as usize];
+        let signed = self.src.chance(1, 3);
+        let n = self.src.below(4) + 1;
+        let bits = size * 8;
+        let variants = (0..n)
+            .map(|i| {
+                let raw = self.src.u128() & (u128::MAX >> (128 - bits));
+                let value = if signed {
+                    let shift = 128 - bits;
+                    ((raw << shift) as i128) >> shift
+                } else {
+                    raw as i128
+                };
+                let value = if self.src.chance(1, 2) { i128::from(i as u8) } else { value };
+                EnumVariant {
+                    name: format!("V{}_{i}", self.names),
+                    value,
+                }
+            })
+            .collect();
+        self.names += 1;
+        TypeNode {
+            name: format!("enum e{}", self.names),
+            typedefs: vec![],
+            size,
+            kind: TypeKind::Enum { signed, variants },
+        }
+    }
+
+    fn leaf(&mut self) -> TypeNode {
+        match self.src.below(10) {
+            0..=4 => self.int(),
+            5 => self.enum_(),
+            6 => TypeNode {
+                name: "_Bool".into(),
+                typedefs: vec![],
+                size: 1,
+                kind: TypeKind::Bool,
+            },
+            7 => {
+                let size = if self.src.chance(1, 2) { 4 } else { 8 };
+                TypeNode {
+                    name: if size == 4 { "float" } else { "double" }.into(),
+                    typedefs: vec![],
+                    size,
+                    kind: TypeKind::Float,
+                }
+            }
+            8 => {
+                let size = self.src.below(6) + 1;
+                TypeNode {
+                    name: format!("opaque[{size}]"),
+                    typedefs: vec![],
+                    size,
+                    kind: TypeKind::Opaque,
+                }
+            }
+            _ => self.byte_array(),
+        }
+    }
+
+    fn byte_array(&mut self) -> TypeNode {
+        let len = [4, 6, 16, 8, 3, 1][self.src.below(6) as usize];
+        let is_char = self.src.chance(1, 3);
+        let format = if is_char {
+            Some(Format::String)
+        } else {
+            match self.src.below(5) {
+                0 if len == 4 || len == 16 => Some(Format::Ip),
+                1 if len == 6 => Some(Format::Mac),
+                2 => Some(Format::Hex),
+                _ => None,
+            }
+        };
+        let elem = TypeNode {
+            name: if is_char { "char" } else { "unsigned char" }.into(),
+            typedefs: vec![],
+            size: 1,
+            kind: TypeKind::Int {
+                signed: is_char,
+                char: is_char,
+                byte_order: None,
+                format: None,
+            },
+        };
+        array_of(elem, len, format)
+    }
+
+    fn ty(&mut self, depth: u32) -> TypeNode {
+        if self.budget == 0 || depth >= 4 {
+            return self.leaf();
+        }
+        self.budget -= 1;
+        match self.src.below(10) {
+            0..=3 => self.leaf(),
+            4..=6 => self.struct_(depth, false),
+            7 => self.union_(depth, false),
+            _ => {
+                let elem = self.ty(depth + 1);
+                let len = self.src.below(4) + if self.src.chance(1, 6) { 0 } else { 1 };
+                array_of(elem, len, None)
+            }
+        }
+    }
+
+    /// A struct with packed, padded offsets, bitfield runs and anonymous members.
+    fn struct_(&mut self, depth: u32, anonymous: bool) -> TypeNode {
+        let n = self.src.below(5) + 1;
+        let mut members = Vec::new();
+        let mut off: u32 = 0;
+        for _ in 0..n {
+            off += self.src.below(3); // padding (or none: packed)
+            match self.src.below(8) {
+                0 => {
+                    // A run of bitfields from byte `off`.
+                    let signed = self.src_bool();
+                    let unit = match self.src.below(4) {
+                        0 => self.int_plain(4, signed),
+                        1 => self.int_plain(8, signed),
+                        2 => self.enum_small(),
+                        _ => TypeNode {
+                            name: "_Bool".into(),
+                            typedefs: vec![],
+                            size: 1,
+                            kind: TypeKind::Bool,
+                        },
+                    };
+                    let max = unit.size * 8;
+                    let mut bit = off * 8 + self.src.below(8);
+                    for _ in 0..self.src.below(3) + 1 {
+                        let w = self.src.below(max.min(if unit.size == 1 { 1 } else { max })) + 1;
+                        members.push(Member {
+                            name: self.name(),
+                            offset: bit / 8,
+                            bit_offset: bit,
+                            bit_size: Some(w),
+                            ty: unit.clone(),
+                        });
+                        bit += w + self.src.below(2);
+                    }
+                    off = bit.div_ceil(8);
+                }
+                1 if depth < 3 => {
+                    let inner = if self.src.chance(1, 2) {
+                        self.struct_(depth + 1, true)
+                    } else {
+                        self.union_(depth + 1, true)
+                    };
+                    let size = inner.size;
+                    members.push(Member {
+                        name: String::new(),
+                        offset: off,
+                        bit_offset: off * 8,
+                        bit_size: None,
+                        ty: inner,
+                    });
+                    off += size;
+                }
+                _ => {
+                    let t = self.ty(depth + 1);
+                    let size = t.size;
+                    members.push(Member {
+                        name: self.name(),
+                        offset: off,
+                        bit_offset: off * 8,
+                        bit_size: None,
+                        ty: t,
+                    });
+                    off += size;
+                }
+            }
+        }
+        let size = off + self.src.below(3);
+        self.names += 1;
+        TypeNode {
+            name: if anonymous { "struct <anon>".into() } else { format!("struct s{}", self.names) },
+            typedefs: vec![],
+            size,
+            kind: TypeKind::Struct { members },
+        }
+    }
+
+    fn src_bool(&mut self) -> bool {
+        self.src.chance(1, 2)
+    }
+
+    fn int_plain(&self, size: u32, signed: bool) -> TypeNode {
+        TypeNode {
+            name: format!("int{}", size * 8),
+            typedefs: vec![],
+            size,
+            kind: TypeKind::Int {
+                signed,
+                char: false,
+                byte_order: None,
+                format: None,
+            },
+        }
+    }
+
+    fn enum_small(&mut self) -> TypeNode {
+        self.names += 1;
+        TypeNode {
+            name: format!("enum b{}", self.names),
+            typedefs: vec![],
+            size: 4,
+            kind: TypeKind::Enum {
+                signed: false,
+                variants: vec![
+                    EnumVariant {
+                        name: format!("B{}_ZERO", self.names),
+                        value: 0,
+                    },
+                    EnumVariant {
+                        name: format!("B{}_ONE", self.names),
+                        value: 1,
+                    },
+                ],
+            },
+        }
+    }
+
+    fn union_(&mut self, depth: u32, anonymous: bool) -> TypeNode {
+        let n = self.src.below(3) + 1;
+        let mut members = Vec::new();
+        for _ in 0..n {
+            if depth < 3 && self.src.chance(1, 5) {
+                let inner = self.struct_(depth + 1, true);
+                members.push(Member {
+                    name: String::new(),
+                    offset: 0,
+                    bit_offset: 0,
+                    bit_size: None,
+                    ty: inner,
+                });
+            } else {
+                let t = self.ty(depth + 1);
+                members.push(Member {
+                    name: self.name(),
+                    offset: 0,
+                    bit_offset: 0,
+                    bit_size: None,
+                    ty: t,
+                });
+            }
+        }
+        let size = members.iter().map(|m| m.ty.size).max().unwrap_or(0) + self.src.below(2);
+        self.names += 1;
+        TypeNode {
+            name: if anonymous { "union <anon>".into() } else { format!("union u{}", self.names) },
+            typedefs: vec![],
+            size,
+            kind: TypeKind::Union { members },
+        }
+    }
+}
+
+pub fn array_of(elem: TypeNode, len: u32, format: Option<Format>) -> TypeNode {
+    TypeNode {
+        name: format!("{}[{len}]", elem.name),
+        typedefs: vec![],
+        size: elem.size * len,
+        kind: TypeKind::Array {
+            len,
+            element: Box::new(elem),
+            format,
+        },
+    }
+}
+
+/// A random type and target byte order drawn from `src`.
+pub fn gen_schema(src: &mut Src<'_>) -> (TypeNode, ByteOrder) {
+    let order = if src.chance(1, 4) { ByteOrder::Big } else { ByteOrder::Little };
+    let mut g = Gen {
+        src,
+        names: 0,
+        budget: 12,
+    };
+    let t = if g.src.chance(1, 8) { g.leaf() } else { g.struct_(0, false) };
+    (t, order)
+}
+
+// ---------------------------------------------------------------------------
+// The model: a value and the bytes it must encode to.
+// ---------------------------------------------------------------------------
+
+fn mask(bits: u32) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+fn put_bytes(out: &mut [u8], v: u128, big: bool) {
+    let n = out.len();
+    for i in 0..n {
+        let byte = (v >> (8 * i)) as u8;
+        if big {
+            out[n - 1 - i] = byte;
+        } else {
+            out[i] = byte;
+        }
+    }
+}
+
+/// Sets a bitfield one bit at a time (see the module docs).
+fn put_bits(out: &mut [u8], off: u32, width: u32, v: u128, big: bool) {
+    for i in 0..width {
+        let bit = (v >> i) & 1 == 1;
+        let (byte, b) = if big {
+            let p = off + (width - 1 - i);
+            (p / 8, 7 - p % 8)
+        } else {
+            let p = off + i;
+            (p / 8, p % 8)
+        };
+        let byte = &mut out[byte as usize];
+        if bit {
+            *byte |= 1 << b;
+        } else {
+            *byte &= !(1 << b);
+        }
+    }
+}
+
+/// A number of `bits` bits: the two's complement pattern and the value.
+fn number(src: &mut Src<'_>, bits: u32, signed: bool) -> (u128, String) {
+    let raw = match src.below(4) {
+        0 => 0,
+        1 => mask(bits),
+        2 => src.byte() as u128 & mask(bits),
+        _ => src.u128() & mask(bits),
+    };
+    let text = if signed {
+        let shift = 128 - bits;
+        (((raw << shift) as i128) >> shift).to_string()
+    } else {
+        raw.to_string()
+    };
+    (raw, text)
+}
+
+/// The number as one of the accepted spellings.
+fn spell(src: &mut Src<'_>, text: &str) -> Value {
+    let as_int = text.parse::<i128>().ok();
+    match (src.below(4), as_int) {
+        (0 | 1, Some(i)) => Value::Int(i),
+        (2, _) => {
+            let (neg, mag) = match text.strip_prefix('-') {
+                Some(m) => (true, m.parse::<u128>().unwrap()),
+                None => (false, text.parse::<u128>().unwrap()),
+            };
+            Value::String(format!("{}{mag:#x}", if neg { "-" } else { "" }))
+        }
+        _ => Value::String(text.to_string()),
+    }
+}
+
+fn scalar(src: &mut Src<'_>, t: &TypeNode, bits: u32) -> (u128, Value) {
+    match &t.kind {
+        TypeKind::Int { signed, .. } => {
+            let (raw, text) = number(src, bits, *signed);
+            (raw, spell(src, &text))
+        }
+        TypeKind::Enum { signed, variants } => {
+            if !variants.is_empty() && src.chance(1, 2) {
+                let v = &variants[src.below(variants.len() as u32) as usize];
+                ((v.value as u128) & mask(bits), Value::String(v.name.clone()))
+            } else {
+                let (raw, text) = number(src, bits, *signed);
+                (raw, spell(src, &text))
+            }
+        }
+        TypeKind::Bool => {
+            let b = src.chance(1, 2);
+            (u128::from(b), Value::Bool(b))
+        }
+        _ => unreachable!("not a bitfield type"),
+    }
+}
+
+/// Builds a value for `t` and writes the bytes it must encode to into `out`
+/// (which starts zeroed and is exactly `t.size` long).
+pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut [u8]) -> Value {
+    let big_target = target == ByteOrder::Big;
+    match &t.kind {
+        TypeKind::Int { byte_order, .. } => {
+            let (raw, v) = scalar(src, t, t.size * 8);
+            put_bytes(out, raw, byte_order.map_or(big_target, |o| o == ByteOrder::Big));
+            v
+        }
+        TypeKind::Enum { .. } | TypeKind::Bool => {
+            let (raw, v) = scalar(src, t, t.size * 8);
+            put_bytes(out, raw, big_target);
+            v
+        }
+        TypeKind::Float => {
+            let x = [0.0, 1.5, -2.25, 1024.0, 0.1, 3.0e38][src.below(6) as usize];
+            if t.size == 4 {
+                put_bytes(out, u128::from((x as f32).to_bits()), big_target);
+            } else {
+                put_bytes(out, u128::from(f64::to_bits(x)), big_target);
+            }
+            Value::Float(x)
+        }
+        TypeKind::Pointer => {
+            let (raw, text) = number(src, t.size * 8, false);
+            put_bytes(out, raw, big_target);
+            spell(src, &text)
+        }
+        TypeKind::Opaque => {
+            for b in out.iter_mut() {
+                *b = src.byte();
+            }
+            Value::String(format!("0x{}", out.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+        }
+        TypeKind::Array { len, element, format } => {
+            let len = *len as usize;
+            let es = element.size as usize;
+            let byteish = es == 1 && matches!(element.kind, TypeKind::Int { .. });
+            let text = byteish
+                && (matches!(element.kind, TypeKind::Int { char: true, .. }) || *format == Some(Format::String));
+            if text && src.chance(1, 2) {
+                let n = src.below(len as u32 + 1) as usize;
+                let s: String = (0..n).map(|_| (b'a' + src.byte() % 26) as char).collect();
+                out[..n].copy_from_slice(s.as_bytes());
+                return Value::String(s);
+            }
+            if byteish && !text && len >= 4 && src.chance(1, 3) {
+                let o = [src.byte(), src.byte(), src.byte(), src.byte()];
+                out[..4].copy_from_slice(&o);
+                return Value::String(format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]));
+            }
+            if byteish && !text && src.chance(1, 3) {
+                let n = src.below(len as u32 + 1) as usize;
+                for b in &mut out[..n] {
+                    *b = src.byte();
+                }
+                return Value::String(format!("0x{}", out[..n].iter().map(|b| format!("{b:02x}")).collect::<String>()));
+            }
+            let k = src.below(len as u32 + 1) as usize;
+            Value::List(
+                (0..k)
+                    .map(|i| model_value(src, element, target, &mut out[i * es..(i + 1) * es]))
+                    .collect(),
+            )
+        }
+        TypeKind::Struct { members } => {
+            let mut map = ebpf_sdk_codec::Map::new();
+            model_fields(src, members, false, 0, target, out, &mut map);
+            Value::Map(map)
+        }
+        TypeKind::Union { members } => {
+            let mut map = ebpf_sdk_codec::Map::new();
+            model_fields(src, members, true, 0, target, out, &mut map);
+            if map.is_empty() {
+                // A union must name one member: force the first named one.
+                if let Some(m) = members.iter().find(|m| !m.name.is_empty()) {
+                    let v = model_value(src, &m.ty, target, &mut out[..m.ty.size as usize]);
+                    map.insert(m.name.clone(), v);
+                } else {
+                    return Value::Null;
+                }
+            }
+            Value::Map(map)
+        }
+    }
+}
+
+/// Fields of a struct (each maybe) or union (one alternative, maybe none)
+/// at byte `base` of `out`, into `map`, anonymous members flattened.
+fn model_fields(
+    src: &mut Src<'_>,
+    members: &[Member],
+    union: bool,
+    base: u32,
+    target: ByteOrder,
+    out: &mut [u8],
+    map: &mut ebpf_sdk_codec::Map,
+) {
+    let pick = if union {
+        if members.is_empty() || src.chance(1, 4) {
+            None
+        } else {
+            Some(src.below(members.len() as u32) as usize)
+        }
+    } else {
+        None
+    };
+    for (i, m) in members.iter().enumerate() {
+        if union && pick != Some(i) {
+            continue;
+        }
+        if !union && src.chance(1, 4) {
+            continue; // left out: zero
+        }
+        let start = base + m.offset;
+        if m.name.is_empty() {
+            if let TypeKind::Struct { members: inner } | TypeKind::Union { members: inner } = &m.ty.kind {
+                let is_union = matches!(m.ty.kind, TypeKind::Union { .. });
+                model_fields(src, inner, is_union, start, target, out, map);
+            }
+            continue;
+        }
+        let v = match m.bit_size {
+            Some(w) => {
+                let (raw, v) = scalar(src, &m.ty, w);
+                put_bits(out, base * 8 + m.bit_offset, w, raw, target == ByteOrder::Big);
+                v
+            }
+            None => {
+                let end = (start + m.ty.size) as usize;
+                model_value(src, &m.ty, target, &mut out[start as usize..end])
+            }
+        };
+        map.insert(m.name.clone(), v);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bodies
+// ---------------------------------------------------------------------------
+
+fn plan_for(t: &TypeNode, order: ByteOrder) -> Plan {
+    Plan::new("value", t, order, &Default::default())
+        .unwrap_or_else(|e| panic!("generated schema rejected: {e}\n{t:#?}"))
+}
+
+/// Decodes arbitrary bytes: never panics; the output re-encodes to the same
+/// bytes (outside padding and unused union bytes) and survives YAML and
+/// JSON text.
+pub fn decode_body(data: &[u8]) {
+    let mut src = Src::new(data);
+    let (t, order) = gen_schema(&mut src);
+    let plan = plan_for(&t, order);
+    let mut bytes: Vec<u8> = src.rest().iter().copied().cycle().take(plan.size()).collect();
+    bytes.resize(plan.size(), 0);
+    let m = plan.significant_bits();
+    for (b, m) in bytes.iter_mut().zip(&m) {
+        *b &= m;
+    }
+    let d = plan.decode(&bytes).unwrap();
+    let again = plan.encode(&d).unwrap_or_else(|e| panic!("decode output rejected: {e}\n{}", d.to_json()));
+    assert_eq!(again, bytes, "encode(decode(b)) != b for {}", d.to_json());
+    assert_eq!(plan.decode(&again).unwrap(), d);
+    let from_yaml = parse_yaml(&d.to_yaml()).unwrap();
+    assert_eq!(plan.encode(&from_yaml).unwrap(), bytes, "via YAML {}", d.to_yaml());
+    let from_json = parse_json(&d.to_json()).unwrap();
+    assert_eq!(plan.encode(&from_json).unwrap(), bytes, "via JSON {}", d.to_json());
+}
+
+/// Encodes a modelled value: exactly the modelled bytes; decoding them gives
+/// a value that encodes to them again and decodes to itself.
+pub fn model_body(data: &[u8]) {
+    let mut src = Src::new(data);
+    let (t, order) = gen_schema(&mut src);
+    let plan = plan_for(&t, order);
+    let mut want = vec![0u8; plan.size()];
+    let v = model_value(&mut src, &t, order, &mut want);
+    let got = plan
+        .encode(&v)
+        .unwrap_or_else(|e| panic!("modelled value rejected: {e}\nvalue {}\nschema {t:#?}", v.to_json()));
+    assert_eq!(got, want, "value {} schema {t:#?}", v.to_json());
+    // Decode shows one alternative of each union: bytes only a different
+    // alternative covers are not in it (the significant-bits mask).
+    let masked: Vec<u8> = got.iter().zip(plan.significant_bits()).map(|(b, m)| b & m).collect();
+    let d = plan.decode(&got).unwrap();
+    assert_eq!(plan.encode(&d).unwrap(), masked, "decoded {}\nschema {t:#?}", d.to_json());
+    assert_eq!(plan.decode(&masked).unwrap(), d);
+}
+
+/// Arbitrary text as YAML and JSON into a generated schema: never panics;
+/// whatever encodes decodes to a value giving the same bytes.
+pub fn encode_decode_body(data: &[u8]) {
+    let mut src = Src::new(data);
+    let (t, order) = gen_schema(&mut src);
+    let plan = plan_for(&t, order);
+    let text = String::from_utf8_lossy(src.rest());
+    for parsed in [parse_yaml(&text), parse_json(&text)] {
+        let Ok(v) = parsed else { continue };
+        let mut buf = vec![0xa5u8; plan.size()];
+        match plan.encode_into(&v, &mut buf) {
+            Ok(()) => {
+                let d = plan.decode(&buf).unwrap();
+                assert_eq!(plan.encode(&d).unwrap(), buf, "from {}", d.to_json());
+            }
+            Err(_) => assert!(buf.iter().all(|b| *b == 0), "partial bytes left after an error"),
+        }
+    }
+    model_body(data);
+}

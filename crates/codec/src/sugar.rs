@@ -1,0 +1,293 @@
+//! Text forms accepted for numbers and byte strings: `0x..`/`0o..`/`0b..`,
+//! decimal strings, IPv4/IPv6, MAC and hex byte strings, and a CIDR helper.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::CodecError;
+
+/// An integer of up to 128 bits with its sign kept apart, so both
+/// `-2^127` and `2^128 - 1` are representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wide {
+    pub(crate) neg: bool,
+    pub(crate) mag: u128,
+}
+
+impl Wide {
+    pub(crate) fn from_i128(i: i128) -> Self {
+        Wide {
+            neg: i < 0,
+            mag: i.unsigned_abs(),
+        }
+    }
+
+    /// Two's complement bits, if the number fits in `bits` bits with the
+    /// given signedness.
+    pub(crate) fn to_bits(self, bits: u32, signed: bool) -> Option<u128> {
+        let mask = mask(bits);
+        if signed {
+            let max_pos = mask >> 1; // 2^(bits-1) - 1
+            if self.neg {
+                if self.mag > max_pos + 1 {
+                    return None;
+                }
+                Some(self.mag.wrapping_neg() & mask)
+            } else if self.mag > max_pos {
+                None
+            } else {
+                Some(self.mag)
+            }
+        } else if self.neg && self.mag != 0 {
+            None
+        } else if self.mag > mask {
+            None
+        } else {
+            Some(self.mag)
+        }
+    }
+}
+
+impl std::fmt::Display for Wide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.neg && self.mag != 0 {
+            write!(f, "-{}", self.mag)
+        } else {
+            write!(f, "{}", self.mag)
+        }
+    }
+}
+
+/// All ones in the low `bits` bits (`bits` in 1..=128).
+pub(crate) fn mask(bits: u32) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+/// The C range of an integer of `bits` bits: `0..=65535`, `-128..=127`.
+pub(crate) fn range_text(bits: u32, signed: bool) -> String {
+    let m = mask(bits);
+    if signed {
+        format!("-{}..={}", (m >> 1) + 1, m >> 1)
+    } else {
+        format!("0..={m}")
+    }
+}
+
+/// Sign-extends the low `bits` bits.
+pub(crate) fn sign_extend(v: u128, bits: u32) -> i128 {
+    if bits >= 128 {
+        return v as i128;
+    }
+    let shift = 128 - bits;
+    ((v << shift) as i128) >> shift
+}
+
+/// Parses `123`, `-5`, `+7`, `0x1f`, `-0x10`, `0o17`, `0b101`, with `_`
+/// allowed between digits. `None` when the text is not an integer or does
+/// not fit in 128 bits of magnitude.
+pub(crate) fn parse_int_text(s: &str) -> Option<Wide> {
+    let s = s.trim();
+    let (neg, rest) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = |p: &str| rest.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let (radix, digits) = if lower("0x") {
+        (16, &rest[2..])
+    } else if lower("0o") {
+        (8, &rest[2..])
+    } else if lower("0b") {
+        (2, &rest[2..])
+    } else {
+        (10, rest)
+    };
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') {
+        return None;
+    }
+    let mut mag: u128 = 0;
+    for c in digits.chars() {
+        if c == '_' {
+            continue;
+        }
+        let d = c.to_digit(radix)?;
+        mag = mag.checked_mul(u128::from(radix))?.checked_add(u128::from(d))?;
+    }
+    Some(Wide { neg, mag })
+}
+
+/// Parses a `0x...` byte string (memory order, two hex digits per byte,
+/// `_`, `:` and spaces between bytes ignored). `Err` says why.
+pub(crate) fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, &'static str> {
+    let body = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .ok_or("a hex byte string starts with 0x")?;
+    let digits: Vec<u8> = body
+        .bytes()
+        .filter(|b| !matches!(b, b'_' | b' ' | b':'))
+        .collect();
+    if digits.len() % 2 != 0 {
+        return Err("a hex byte string needs two hex digits per byte");
+    }
+    digits
+        .chunks(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16);
+            let lo = (p[1] as char).to_digit(16);
+            match (hi, lo) {
+                (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+                _ => Err("not a hex digit in a 0x byte string"),
+            }
+        })
+        .collect()
+}
+
+/// `0x` and two lower-case hex digits per byte.
+pub(crate) fn hex_string(bytes: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    for b in bytes {
+        s.push(D[usize::from(b >> 4)] as char);
+        s.push(D[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or `-` separated) to 6 bytes.
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let sep = if s.contains('-') { '-' } else { ':' };
+    let mut out = [0u8; 6];
+    let mut n = 0;
+    for part in s.split(sep) {
+        if n == 6 || part.is_empty() || part.len() > 2 {
+            return None;
+        }
+        out[n] = u8::from_str_radix(part, 16).ok()?;
+        n += 1;
+    }
+    (n == 6).then_some(out)
+}
+
+pub(crate) fn mac_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+}
+
+pub(crate) fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
+    s.parse::<Ipv4Addr>().ok().map(|a| a.octets())
+}
+
+pub(crate) fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
+    s.parse::<Ipv6Addr>().ok().map(|a| a.octets())
+}
+
+/// Splits a CIDR such as `10.0.0.0/8` or `fd00::/64` into the address and the
+/// prefix length. Host bits must be zero. The codec itself does not take
+/// CIDRs for a field, because the prefix length lives in another field (for
+/// an LPM trie key it is `prefixLen`, often plus 32 for an ifindex that is
+/// always matched); callers build the key from the two parts.
+///
+/// ```
+/// let (addr, len) = ebpf_sdk_codec::parse_cidr("10.0.0.0/8").unwrap();
+/// assert_eq!((addr.to_string(), len), ("10.0.0.0".to_string(), 8));
+/// assert!(ebpf_sdk_codec::parse_cidr("10.0.0.1/8").is_err());
+/// ```
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CodecError> {
+    let bad = |reason: String| CodecError::Mismatch {
+        path: "cidr".into(),
+        ty: "CIDR".into(),
+        expected: "an address/prefix-length such as 10.0.0.0/8 or fd00::/64".into(),
+        given: reason,
+    };
+    let (addr, len) = s.split_once('/').ok_or_else(|| bad(format!("{s:?} (no /)")))?;
+    let addr: IpAddr = addr.parse().map_err(|_| bad(format!("{s:?} (bad address)")))?;
+    let len: u8 = len.parse().map_err(|_| bad(format!("{s:?} (bad prefix length)")))?;
+    let (bits, value): (u8, u128) = match addr {
+        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    };
+    if len > bits {
+        return Err(bad(format!("{s:?} (prefix longer than {bits})")));
+    }
+    let host = if len == bits { 0 } else { mask(u32::from(bits - len)) };
+    if value & host != 0 {
+        return Err(bad(format!("{s:?} (host bits set)")));
+    }
+    Ok((addr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_text() {
+        let w = |s| parse_int_text(s).map(|w: Wide| w.to_string());
+        assert_eq!(w("0x1F").as_deref(), Some("31"));
+        assert_eq!(w("-0x10").as_deref(), Some("-16"));
+        assert_eq!(w("0o17").as_deref(), Some("15"));
+        assert_eq!(w("0b1010").as_deref(), Some("10"));
+        assert_eq!(w("1_000").as_deref(), Some("1000"));
+        assert_eq!(w("+7").as_deref(), Some("7"));
+        assert_eq!(w("340282366920938463463374607431768211455").as_deref(), Some("340282366920938463463374607431768211455"));
+        assert_eq!(w("340282366920938463463374607431768211456"), None);
+        assert_eq!(w("0x"), None);
+        assert_eq!(w("1.5"), None);
+        assert_eq!(w("_1"), None);
+        assert_eq!(w(""), None);
+        assert_eq!(w("-"), None);
+    }
+
+    #[test]
+    fn ranges() {
+        let n = |i: i128| Wide::from_i128(i);
+        assert_eq!(n(-128).to_bits(8, true), Some(0x80));
+        assert_eq!(n(-129).to_bits(8, true), None);
+        assert_eq!(n(127).to_bits(8, true), Some(127));
+        assert_eq!(n(128).to_bits(8, true), None);
+        assert_eq!(n(255).to_bits(8, false), Some(255));
+        assert_eq!(n(-1).to_bits(8, false), None);
+        assert_eq!(n(i128::MIN).to_bits(128, true), Some(1u128 << 127));
+        assert_eq!(Wide { neg: false, mag: u128::MAX }.to_bits(128, false), Some(u128::MAX));
+        assert_eq!(Wide { neg: false, mag: u128::MAX }.to_bits(128, true), None);
+        assert_eq!(n(-4).to_bits(3, true), Some(0b100));
+        assert_eq!(range_text(16, false), "0..=65535");
+        assert_eq!(range_text(8, true), "-128..=127");
+        assert_eq!(range_text(128, true), "-170141183460469231731687303715884105728..=170141183460469231731687303715884105727");
+        assert_eq!(sign_extend(0b100, 3), -4);
+        assert_eq!(sign_extend(u128::MAX, 128), -1);
+    }
+
+    #[test]
+    fn bytes_forms() {
+        assert_eq!(parse_hex_bytes("0x0a0B"), Ok(vec![10, 11]));
+        assert_eq!(parse_hex_bytes("0xde_ad be:ef"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
+        assert!(parse_hex_bytes("0xabc").is_err());
+        assert!(parse_hex_bytes("0xzz").is_err());
+        assert_eq!(hex_string(&[0, 0xff]), "0x00ff");
+        assert_eq!(parse_mac("AA:bb:0c:dd:ee:ff"), Some([0xaa, 0xbb, 0x0c, 0xdd, 0xee, 0xff]));
+        assert_eq!(parse_mac("aa-bb-cc-dd-ee-ff"), Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]));
+        assert_eq!(parse_mac("aa:bb:cc:dd:ee"), None);
+        assert_eq!(parse_mac("aa:bb:cc:dd:ee:ff:00"), None);
+        assert_eq!(mac_string(&[1, 2, 3, 0xa, 0xb, 0xc]), "01:02:03:0a:0b:0c");
+    }
+
+    #[test]
+    fn cidr() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().1, 8);
+        assert_eq!(parse_cidr("10.1.2.3/32").unwrap().1, 32);
+        assert_eq!(parse_cidr("0.0.0.0/0").unwrap().1, 0);
+        assert_eq!(parse_cidr("fd00::/64").unwrap().1, 64);
+        assert!(parse_cidr("10.0.0.1/8").is_err());
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("10.0.0.0").is_err());
+        assert_eq!(
+            parse_cidr("10.0.0.1/8").unwrap_err().to_string(),
+            "cidr: expected an address/prefix-length such as 10.0.0.0/8 or fd00::/64 for CIDR, got \"10.0.0.1/8\" (host bits set)"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The cargo-fuzz targets' bodies (fuzz/src/bodies.rs) on a few thousand
+//! deterministic pseudo-random inputs, so stable `cargo test` runs them too.
+//! The real fuzzing: `cd crates/codec/fuzz && cargo +nightly fuzz run decode`.
+
+#[path = "../fuzz/src/bodies.rs"]
+mod bodies;
+
+/// xorshift64*: reproducible inputs without a dependency.
+fn inputs(seed: u64, count: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    (0..count).map(move |_| {
+        let len = (next() % 600) as usize;
+        (0..len).map(|_| next() as u8).collect()
+    })
+}
+
+#[test]
+fn decode_body_on_random_inputs() {
+    for data in inputs(1, 3000) {
+        bodies::decode_body(&data);
+    }
+}
+
+#[test]
+fn model_body_on_random_inputs() {
+    for data in inputs(2, 3000) {
+        bodies::model_body(&data);
+    }
+}
+
+#[test]
+fn encode_decode_body_on_random_inputs() {
+    for data in inputs(3, 2000) {
+        bodies::encode_decode_body(&data);
+    }
+    // Text that parses: short YAML documents after a fixed schema seed.
+    for text in ["{f1: 1}", "[1, 2, 3]", "{f1: '0x10', f2: [1], f3: {f4: a}}", "f2: 10.0.0.1", "{}", "~", "'eth0'"] {
+        for seed in 0u8..=255 {
+            let mut data = vec![seed, seed.wrapping_mul(7), 3, seed ^ 0x5a];
+            data.extend_from_slice(&[0; 60]);
+            data.extend_from_slice(text.as_bytes());
+            bodies::encode_decode_body(&data);
+        }
+    }
+}
+
+/// Inputs that once failed, kept as regressions (fuzz/regressions/*).
+#[test]
+fn regressions() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries {
+        let path = e.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        } else if name.starts_with("decode") {
+            bodies::decode_body(&data);
+        } else {
+            bodies::encode_decode_body(&data);
+        }
+    }
+}
