@@ -307,8 +307,12 @@ pub fn describe_kernel_map(
     };
     let key = side(info.btf_key_type_id, info.key_size, "key")?;
     let value = side(info.btf_value_type_id, info.value_size, "value")?;
+    let name = btf
+        .as_ref()
+        .and_then(|b| full_map_name(b, &info.name, info.btf_key_type_id, info.btf_value_type_id))
+        .unwrap_or_else(|| info.name.clone());
     let map = MapSchema {
-        name: info.name.clone(),
+        name,
         map_type: map_type_name(info.map_type),
         map_type_id: info.map_type,
         key_size: info.key_size,
@@ -335,6 +339,47 @@ pub fn describe_kernel_map(
         },
         maps: vec![map],
     })
+}
+
+/// The kernel keeps 15 bytes of a map's name; the program's BTF still has
+/// the whole name as a variable in `.maps`. The variable whose name starts
+/// with the kernel's and whose `key`/`value` point at the map's key and value
+/// type ids gives the name the object declared.
+fn full_map_name(btf: &Btf, short: &str, key_id: u32, value_id: u32) -> Option<String> {
+    if short.len() < 15 {
+        return None;
+    }
+    let pointee = |members: &[btf_rs::Member], field: &str| -> Option<u32> {
+        let m = members.iter().find(|m| btf.resolve_name(*m).ok().as_deref() == Some(field))?;
+        match btf.resolve_type_by_id(m.get_type_id()?).ok()? {
+            Type::Ptr(p) => p.get_type_id(),
+            _ => None,
+        }
+    };
+    let mut found = None;
+    for sec_id in btf.resolve_ids_by_name(".maps").ok()? {
+        let Ok(Type::Datasec(ds)) = btf.resolve_type_by_id(sec_id) else { continue };
+        for v in &ds.variables {
+            let Some(id) = v.get_type_id() else { continue };
+            let Ok(Type::Var(var)) = btf.resolve_type_by_id(id) else { continue };
+            let Ok(name) = btf.resolve_name(&var) else { continue };
+            if !name.starts_with(short) {
+                continue;
+            }
+            let Some(Ok(Type::Struct(def))) = var.get_type_id().map(|t| btf.resolve_type_by_id(t)) else {
+                continue;
+            };
+            let k = pointee(&def.members, "key").unwrap_or(0);
+            let val = pointee(&def.members, "value").unwrap_or(0);
+            if k == key_id && val == value_id {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(name);
+            }
+        }
+    }
+    found
 }
 
 struct Ctx<'a> {

@@ -284,7 +284,15 @@ impl<'a> Resolver<'a> {
                     TypeKind::Int { char: true, .. } if element.size == 1 => Some(Format::String),
                     _ => None,
                 };
-                let name = format!("{}[{len}]", element.display_name());
+                // C spelling: `__u16 m[2][3]` is an array of 2 `__u16[3]`,
+                // written `__u16[2][3]`: the outer length goes first.
+                let inner = element.display_name();
+                let name = match (&element.kind, inner.find('[')) {
+                    (TypeKind::Array { .. }, Some(i)) if element.typedefs.is_empty() => {
+                        format!("{}[{len}]{}", &inner[..i], &inner[i..])
+                    }
+                    _ => format!("{inner}[{len}]"),
+                };
                 (
                     name,
                     total as u32,
@@ -373,7 +381,7 @@ pub(crate) fn hint(member: &str, node: &mut TypeNode) {
     let has = |set: &[&str]| w.iter().any(|x| set.contains(&x.as_str()));
     let ip_words = [
         "ip", "ipv4", "ipv6", "ip4", "ip6", "addr", "saddr", "daddr", "src", "dst", "address",
-        "nexthop", "gw", "gateway", "vip",
+        "nexthop", "gw", "gateway", "vip", "v4", "v6", "mask", "netmask", "subnet", "prefix",
     ];
     let mac_words = [
         "mac", "hwaddr", "eth", "lladdr", "source", "dest", "smac", "dmac",
@@ -407,7 +415,9 @@ pub(crate) fn hint(member: &str, node: &mut TypeNode) {
             && size == 4
             && has(&ip_words)
             && (*byte_order == Some(ByteOrder::Big)
-                || has(&["ip", "ipv4", "ip4", "addr", "saddr", "daddr", "address"])) =>
+                || has(&[
+                    "ip", "ipv4", "ip4", "addr", "saddr", "daddr", "address", "netmask",
+                ])) =>
         {
             *format = Some(Format::Ip);
         }

@@ -1,0 +1,248 @@
+//! Rendering entries and reports. Every function takes `&mut impl Write`, so
+//! tests call them without a process.
+
+use std::io::{self, Write};
+
+use clap::ValueEnum;
+use ebpf_sdk::codec::Map;
+use ebpf_sdk::{ApplyReport, Decoded, DiffKind, Value};
+
+/// Output formats of commands that print entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A YAML list of `{key, value}` (valid `apply` input).
+    Yaml,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line (valid `apply` input).
+    Jsonl,
+    /// Aligned columns, for maps whose key and value are flat.
+    Table,
+}
+
+/// An entry as `{key, value, total}`; `total` only for per-CPU maps.
+pub fn entry_value(d: &Decoded) -> Value {
+    let mut m = Map::new();
+    if !matches!(d.key, Value::Null) {
+        m.insert("key", d.key.clone());
+    }
+    m.insert("value", d.value.clone());
+    if let Some(t) = &d.total {
+        m.insert("total", t.clone());
+    }
+    Value::Map(m)
+}
+
+/// Streams entries in one format. Call [`EntryWriter::finish`] at the end.
+pub struct EntryWriter<W: Write> {
+    out: W,
+    format: Format,
+    count: usize,
+    rows: Vec<Vec<(String, String)>>,
+}
+
+impl<W: Write> EntryWriter<W> {
+    /// Starts writing.
+    pub fn new(out: W, format: Format) -> Self {
+        EntryWriter {
+            out,
+            format,
+            count: 0,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Writes one entry.
+    pub fn write(&mut self, d: &Decoded) -> io::Result<()> {
+        let v = entry_value(d);
+        match self.format {
+            Format::Yaml => {
+                // A one-item list renders as `- key: ...`: items concatenate
+                // into one YAML list without holding the dump in memory.
+                let text = Value::List(vec![v]).to_yaml();
+                self.out.write_all(text.as_bytes())?;
+            }
+            Format::Json => {
+                self.out
+                    .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+                self.out.write_all(v.to_json().as_bytes())?;
+            }
+            Format::Jsonl => {
+                self.out.write_all(v.to_json().as_bytes())?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Table => {
+                let mut row = Vec::new();
+                flatten("", &v, &mut row);
+                self.rows.push(row);
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Ends the output (closes the JSON array, prints the table).
+    pub fn finish(mut self) -> io::Result<usize> {
+        match self.format {
+            Format::Json => {
+                self.out
+                    .write_all(if self.count == 0 { b"[]\n" } else { b"\n]\n" })?;
+            }
+            Format::Yaml if self.count == 0 => self.out.write_all(b"[]\n")?,
+            Format::Table => write_table(&mut self.out, &self.rows)?,
+            _ => {}
+        }
+        self.out.flush()?;
+        Ok(self.count)
+    }
+}
+
+/// Dotted paths to scalar leaves: `key.prefixLen`, `value.rules[0].action`.
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Map(m) => {
+            for (k, x) in m.iter() {
+                let p = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&p, x, out);
+            }
+        }
+        Value::List(items) => {
+            for (i, x) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        other => out.push((prefix.to_string(), scalar(other))),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "~".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_json(),
+    }
+}
+
+fn write_table(out: &mut impl Write, rows: &[Vec<(String, String)>]) -> io::Result<()> {
+    // Columns in first-seen order across rows.
+    let mut cols: Vec<String> = Vec::new();
+    for r in rows {
+        for (c, _) in r {
+            if !cols.contains(c) {
+                cols.push(c.clone());
+            }
+        }
+    }
+    let cell = |r: &Vec<(String, String)>, c: &str| -> String {
+        r.iter()
+            .find(|(k, _)| k == c)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let widths: Vec<usize> = cols
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .map(|r| cell(r, c).chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |out: &mut dyn Write, cells: Vec<String>| -> io::Result<()> {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", s.trim_end())
+    };
+    line(out, cols.clone())?;
+    for r in rows {
+        line(out, cols.iter().map(|c| cell(r, c)).collect())?;
+    }
+    Ok(())
+}
+
+/// One difference line of `--dry-run`: `+ {...}` added, `~ {...}` changed
+/// (the new value), `- {...}` removed.
+pub fn write_diff(out: &mut impl Write, kind: DiffKind, d: &Decoded, color: bool) -> io::Result<()> {
+    let (sign, code) = match kind {
+        DiffKind::Added => ("+", "32"),
+        DiffKind::Changed => ("~", "33"),
+        DiffKind::Removed => ("-", "31"),
+    };
+    let line = format!("{sign} {}", entry_value(d).to_json());
+    if color {
+        writeln!(out, "\x1b[{code}m{line}\x1b[0m")
+    } else {
+        writeln!(out, "{line}")
+    }
+}
+
+/// The apply summary.
+pub fn write_report(out: &mut impl Write, map: &str, r: &ApplyReport, dry_run: bool) -> io::Result<()> {
+    if r.diffed {
+        writeln!(
+            out,
+            "{map}: {} added, {} changed, {} removed, {} unchanged{}",
+            r.added,
+            r.changed,
+            r.removed,
+            r.unchanged,
+            if dry_run { " (dry run: nothing written)" } else { "" }
+        )?;
+    }
+    if !dry_run {
+        writeln!(out, "{map}: {} written, {} deleted", r.written, r.deleted)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(k: i128, v: i128) -> Decoded {
+        let mut m = Map::new();
+        m.insert("packets", Value::Int(v));
+        Decoded {
+            key: Value::Int(k),
+            value: Value::Map(m),
+            total: None,
+        }
+    }
+
+    fn render(format: Format) -> String {
+        let mut buf = Vec::new();
+        let mut w = EntryWriter::new(&mut buf, format);
+        w.write(&d(1, 10)).unwrap();
+        w.write(&d(22, 5)).unwrap();
+        w.finish().unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn formats_render_entries() {
+        assert_eq!(
+            render(Format::Yaml),
+            "- key: 1\n  value:\n    packets: 10\n- key: 22\n  value:\n    packets: 5\n"
+        );
+        assert_eq!(
+            render(Format::Jsonl),
+            "{\"key\":1,\"value\":{\"packets\":10}}\n{\"key\":22,\"value\":{\"packets\":5}}\n"
+        );
+        assert_eq!(
+            render(Format::Table),
+            "key  value.packets\n1    10\n22   5\n"
+        );
+        assert!(render(Format::Json).starts_with("[\n{\"key\":1"));
+    }
+}

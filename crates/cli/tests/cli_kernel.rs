@@ -1,0 +1,335 @@
+//! The `ebpf-sdk` workflow against real pinned maps of the bundled firewall:
+//! create through `$EDITOR` (including the reopen-on-error and abort paths),
+//! update, lookup, delete, dump and apply, with bpftool as the independent
+//! reader. Skips without privileges; fails instead with
+//! `EBPF_SDK_REQUIRE_KERNEL=1`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use ebpf_sdk_testkit::{bpftool, require_kernel, FirewallGuard};
+
+const TABLE: &str = "ingress_node_firewall_table_map";
+const STATS: &str = "ingress_node_firewall_statistics_map";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Fw {
+    guard: FirewallGuard,
+    tmp: tempfile::TempDir,
+}
+
+impl Fw {
+    fn load(test: &str) -> Option<Fw> {
+        require_kernel(test)?;
+        Some(Fw {
+            guard: FirewallGuard::load_bundled().expect("load the bundled firewall"),
+            tmp: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn pin(&self, map: &str) -> PathBuf {
+        self.guard.dir().join(map)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
+        c.current_dir(repo())
+            .env("NO_COLOR", "1")
+            .env_remove("VISUAL")
+            .env_remove("EDITOR")
+            .env("TMPDIR", self.tmp.path())
+            .args(args)
+            .args(["--elf", "firewall-ebpf/firewall.bpf.o", "--pin-dir"])
+            .arg(self.guard.dir());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "ebpf-sdk {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn editor(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.tmp.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\nset -e\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn table_entries(&self) -> Vec<bpftool::Entry> {
+        bpftool::map_dump(&self.pin(TABLE)).unwrap()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn key_bytes(ip: [u8; 4], ifindex: u8) -> Vec<u8> {
+    let mut k = vec![64, 0, 0, 0, ifindex, 0, 0, 0];
+    k.extend(ip);
+    k.resize(24, 0);
+    k
+}
+
+const RULE: &str = "key: {prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}\n\
+                    value: {rules: [{ruleId: 5, protocol: 6, dstPortStart: 8080, dstPortEnd: 8090, action: 1}]}\n";
+
+#[test]
+fn create_through_the_editor() {
+    let Some(fw) = Fw::load("create_through_the_editor") else { return };
+
+    // Saved unchanged: abort, nothing written.
+    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", "true").output().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("aborted"), "{}", stderr(&out));
+    assert!(fw.table_entries().is_empty());
+
+    // A failing editor and a missing one are clear errors.
+    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", "false").output().unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("the editor `false` failed"), "{}", stderr(&out));
+    let out = fw.run(&["create", "--map", TABLE]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("no editor: set $VISUAL or $EDITOR"), "{}", stderr(&out));
+
+    // First save has an error: the editor reopens on the user's text with the
+    // error on top; the second save fixes it.
+    let count = fw.tmp.path().join("count");
+    let seen = fw.tmp.path().join("seen");
+    let script = fw.editor(
+        "fix-on-second.sh",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}\n\
+             grep -q 'ingress_node_firewall_table_map: lpm_trie' \"$1\" || [ $n -gt 1 ]\n\
+             if [ $n -eq 1 ]; then\n\
+               sed 's/dstPortEnd: 8090/dstPortEnd: 70000/' > \"$1\" <<'EOF'\n{RULE}EOF\n\
+             else\n\
+               cp \"$1\" {s}\n\
+               sed -i 's/dstPortEnd: 70000/dstPortEnd: 8090/' \"$1\"\n\
+             fi\n",
+            c = count.display(),
+            s = seen.display()
+        ),
+    );
+    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", &script).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
+    let reopened = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        reopened.starts_with("# ERROR: ingress_node_firewall_table_map.yaml: value.rules[0].dstPortEnd: 70000 does not fit in __u16"),
+        "{reopened}"
+    );
+    assert!(reopened.contains("dstPortEnd: 70000"), "the user's own text is kept: {reopened}");
+
+    // bpftool reads back exactly the bytes the C program reads.
+    let entries = fw.table_entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].key, key_bytes([10, 10, 10, 2], 6));
+    let v = entries[0].value.as_ref().unwrap();
+    assert_eq!(v.len(), 1200);
+    assert_eq!(&v[..12], &[5, 0, 0, 0, 6, 0x90, 0x1f, 0x9a, 0x1f, 0, 0, 1]);
+    assert!(v[12..].iter().all(|b| *b == 0));
+
+    // create means "must not exist": the same key again is refused by the kernel.
+    let f = fw.tmp.path().join("rule.yaml");
+    std::fs::write(&f, RULE).unwrap();
+    let out = fw.run(&["create", "--map", TABLE, "-f", f.to_str().unwrap()]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("key exists"), "{}", stderr(&out));
+    // No scratch files are left behind.
+    let left: Vec<_> = std::fs::read_dir(fw.tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("ebpf-sdk-edit"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn update_lookup_delete_dump() {
+    let Some(fw) = Fw::load("update_lookup_delete_dump") else { return };
+    let key = "{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}";
+    fw.ok(&["update", "--map", TABLE, "--key", key, "--value", "{rules: [{ruleId: 1, protocol: 1, icmpType: 8, action: 2}]}"]);
+    let e = bpftool::map_lookup(&fw.pin(TABLE), &key_bytes([10, 10, 10, 2], 6)).unwrap().unwrap();
+    assert_eq!(&e.value.unwrap()[..12], &[1, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0, 2]);
+
+    let dump = fw.ok(&["dump", "--map", TABLE]);
+    let golden = repo().join("crates/cli/tests/golden/dump-table.yaml");
+    if std::env::var_os("EBPF_SDK_BLESS").is_some() {
+        std::fs::write(&golden, &dump).unwrap();
+    }
+    assert_eq!(dump, std::fs::read_to_string(&golden).unwrap());
+    let looked = fw.ok(&["lookup", "--map", TABLE, "--key", key]);
+    assert_eq!(looked, dump);
+
+    // --exist on a missing key, lookup and delete of missing keys.
+    let other = "{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.3}";
+    let out = fw.run(&["update", "--map", TABLE, "--exist", "--key", other, "--value", "{}"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = fw.run(&["lookup", "--map", TABLE, "--key", other]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("key not found"));
+
+    fw.ok(&["delete", "--map", TABLE, "--key", key]);
+    assert!(fw.table_entries().is_empty());
+    let out = fw.run(&["delete", "--map", TABLE, "--key", key]);
+    assert_eq!(code(&out), 1);
+
+    // A prefix longer than the key allows is the kernel's EINVAL, explained.
+    let out = fw.run(&["update", "--map", TABLE, "--key", "{prefixLen: 200}", "--value", "{}"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("prefix length 200 is too long"), "{}", stderr(&out));
+
+    // Per-CPU: one value means every CPU; dump shows each CPU and the total.
+    fw.ok(&["update", "--map", STATS, "--key", "3", "--value", "{deny_stats: {packets: 7, bytes: 700}}"]);
+    let raw = bpftool::map_lookup(&fw.pin(STATS), &3u32.to_ne_bytes()).unwrap().unwrap();
+    let ncpus = ebpf_sdk::backend::num_possible_cpus().unwrap();
+    assert_eq!(raw.per_cpu.len(), ncpus, "bpftool shows one value per CPU");
+    for (_, v) in &raw.per_cpu {
+        assert_eq!(&v[16..24], &7u64.to_ne_bytes());
+    }
+    let json = fw.ok(&["lookup", "--map", STATS, "--key", "3", "-o", "jsonl"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["total"]["deny_stats"]["packets"], 7 * ncpus as u64);
+    assert_eq!(v["value"].as_array().unwrap().len(), ncpus);
+}
+
+#[test]
+fn apply_with_prune_and_dry_run() {
+    let Some(fw) = Fw::load("apply_with_prune_and_dry_run") else { return };
+    let rule = |ip: &str, id: u32, port: u32| {
+        format!(
+            "- key: {{prefixLen: 64, ingress_ifindex: 6, ip_data: {ip}}}\n  value: {{rules: [{{ruleId: {id}, protocol: 17, dstPortStart: {port}, action: 1}}]}}\n"
+        )
+    };
+    let state = fw.tmp.path().join("state.yaml");
+    std::fs::write(&state, format!("{}{}{}", rule("10.0.0.1", 1, 53), rule("10.0.0.2", 2, 53), rule("10.0.0.3", 3, 53))).unwrap();
+    let out = fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap()]);
+    assert!(out.contains("3 written"), "{out}");
+    assert_eq!(fw.table_entries().len(), 3);
+
+    // What dump prints applies again, and changes nothing.
+    let dumped = fw.tmp.path().join("dump.yaml");
+    std::fs::write(&dumped, fw.ok(&["dump", "--map", TABLE])).unwrap();
+    let out = fw.ok(&["apply", "--map", TABLE, "-f", dumped.to_str().unwrap(), "--dry-run"]);
+    assert!(out.contains("0 added, 0 changed, 0 removed, 3 unchanged (dry run: nothing written)"), "{out}");
+    // So does JSON Lines.
+    let jsonl = fw.tmp.path().join("dump.jsonl");
+    std::fs::write(&jsonl, fw.ok(&["dump", "--map", TABLE, "-o", "jsonl"])).unwrap();
+    let out = fw.ok(&["apply", "--map", TABLE, "-f", jsonl.to_str().unwrap(), "--dry-run"]);
+    assert!(out.contains("3 unchanged"), "{out}");
+
+    // A new desired state: .1 unchanged, .2 changed, .3 removed, .4 added.
+    std::fs::write(&state, format!("{}{}{}", rule("10.0.0.1", 1, 53), rule("10.0.0.2", 2, 5353), rule("10.0.0.4", 4, 53))).unwrap();
+    let before = fw.table_entries();
+    let out = fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune", "--dry-run"]);
+    assert!(out.contains("1 added, 1 changed, 1 removed, 1 unchanged"), "{out}");
+    assert!(out.contains("- {\"key\":{\"prefixLen\":64,\"ingress_ifindex\":6,\"ip_data\":\"10.0.0.3\"}"), "{out}");
+    assert_eq!(fw.table_entries(), before, "dry run wrote nothing");
+
+    fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune"]);
+    let after = fw.table_entries();
+    let mut keys: Vec<Vec<u8>> = after.iter().map(|e| e.key.clone()).collect();
+    keys.sort();
+    assert_eq!(keys, vec![key_bytes([10, 0, 0, 1], 6), key_bytes([10, 0, 0, 2], 6), key_bytes([10, 0, 0, 4], 6)]);
+    let two = after.iter().find(|e| e.key == key_bytes([10, 0, 0, 2], 6)).unwrap();
+    assert_eq!(&two.value.as_ref().unwrap()[5..7], &5353u16.to_ne_bytes());
+
+    // One bad entry: exit 2, the map is untouched.
+    std::fs::write(&state, format!("{}- key: {{prefixLen: 64, ip_data: 300.1.1.1}}\n  value: {{}}\n", rule("10.0.0.9", 9, 1))).unwrap();
+    let out = fw.run(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("[1]: key.ip_data"), "{}", stderr(&out));
+    assert_eq!(fw.table_entries(), after);
+
+    // A state file naming several maps.
+    let multi = fw.tmp.path().join("multi.yaml");
+    std::fs::write(
+        &multi,
+        "maps:\n  ingress_node_firewall_statistics_map:\n  - key: 9\n    value: {allow_stats: {packets: 1}}\n  ingress_node_firewall_config_map:\n  - key: 0\n    value: {mode: FW_MODE_AUDIT, name: lab}\n",
+    )
+    .unwrap();
+    let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
+    let out = c
+        .current_dir(repo())
+        .args(["apply", "--elf", "firewall-ebpf/firewall.bpf.o", "--pin-dir"])
+        .arg(fw.guard.dir())
+        .args(["-f", multi.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cfg = bpftool::map_lookup(&fw.pin("ingress_node_firewall_config_map"), &0u32.to_ne_bytes()).unwrap().unwrap();
+    assert_eq!(&cfg.value.unwrap()[..4], &1u32.to_ne_bytes(), "mode = FW_MODE_AUDIT");
+}
+
+#[test]
+fn describe_and_refuse_a_different_map() {
+    let Some(fw) = Fw::load("describe_and_refuse_a_different_map") else { return };
+    // The kernel's BTF gives the same layout as the object.
+    let out = Command::cargo_bin("ebpf-sdk").unwrap().args(["describe", "--pinned"]).arg(fw.pin(TABLE)).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let described = String::from_utf8(out.stdout).unwrap();
+    let live = ebpf_sdk::schema::Document::from_json(&described).unwrap();
+    let elf = ebpf_sdk::btf::extract_file(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
+    let ours = elf.map(TABLE).unwrap();
+    let theirs = &live.maps[0];
+    assert_eq!(theirs.name, TABLE, "full name recovered from the kernel's BTF");
+    assert_eq!(ours.key.as_ref().unwrap().layout_difference(theirs.key.as_ref().unwrap(), "key"), None);
+    assert_eq!(ours.value.as_ref().unwrap().layout_difference(theirs.value.as_ref().unwrap(), "value"), None);
+
+    // Without --elf/--schema, the kernel's BTF is the schema.
+    let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
+    let out = c
+        .args(["update", "--pinned", fw.pin(TABLE).to_str().unwrap(), "--key", "{prefixLen: 40, ip_data: 10.0.0.0}", "--value", "{rules: [{ruleId: 1, action: 2}]}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fw.table_entries().len(), 1);
+
+    // The table's schema against another map's pin: refused, both shown.
+    let out = fw.run(&["update", "--map", TABLE, "--pinned", fw.pin("ingress_node_firewall_debug_map").to_str().unwrap(), "--key", "{}", "--value", "{}"]);
+    assert_eq!(code(&out), 3);
+    let err = stderr(&out);
+    assert!(err.contains("does not match the schema"), "{err}");
+    assert!(err.contains("schema: lpm_trie ingress_node_firewall_table_map"), "{err}");
+    assert!(err.contains("pinned: lru_hash"), "{err}");
+
+    // Same sizes, different layout: a schema whose key member was renamed.
+    let mut doc = elf.clone();
+    let m = doc.map_mut(TABLE).unwrap();
+    if let ebpf_sdk::schema::TypeKind::Struct { members } = &mut m.key.as_mut().unwrap().kind {
+        members[0].name = "prefix_len".into();
+    }
+    let schema = fw.tmp.path().join("edited.json");
+    std::fs::write(&schema, doc.to_json_pretty()).unwrap();
+    let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
+    let out = c
+        .args(["update", "--schema", schema.to_str().unwrap(), "--map", TABLE, "--pin-dir"])
+        .arg(fw.guard.dir())
+        .args(["--key", "{prefix_len: 64}", "--value", "{}"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("key.prefix_len: member `prefix_len` vs `prefixLen`"), "{}", stderr(&out));
+    assert_eq!(fw.table_entries().len(), 1, "nothing written");
+}

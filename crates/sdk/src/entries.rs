@@ -1,0 +1,583 @@
+//! Reading entries in every shape a user will have them.
+//!
+//! One map's entries may come as:
+//! - one `key:`/`value:` YAML or JSON document;
+//! - several YAML documents separated by `---`;
+//! - a YAML or JSON list of `{key, value}`;
+//! - JSON Lines, one `{"key": .., "value": ..}` a line;
+//! - exactly what `ebpf-sdk dump` printed (any of its `-o` formats but
+//!   `table`); a `total` field there is computed output and is ignored;
+//! - the earlier Python tool's verbose template (`variable_name`, `member`,
+//!   `input`, `byteOrder: reversed`).
+//!
+//! A state file for several maps is a mapping `maps: {NAME: [entries...]}`.
+//!
+//! [`EntryReader`] streams: JSON Lines and `---`-separated YAML documents are
+//! parsed one at a time, so memory does not grow with the file. A single YAML
+//! or JSON list is parsed whole.
+
+use std::io::BufRead;
+
+use ebpf_sdk_codec::{legacy, parse_json, parse_yaml, Value};
+use ebpf_sdk_schema::ByteOrder;
+
+use crate::SdkError;
+
+/// One entry as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The map it is for, when the file names maps (`maps:` state files).
+    pub map: Option<String>,
+    /// The key (`Null` for queue, stack and bloom filter maps).
+    pub key: Value,
+    /// The value; `None` where only keys are given (delete, lookup).
+    pub value: Option<Value>,
+    /// Byte order for every integer, from the legacy format's `byteOrder`.
+    pub byte_order: Option<ByteOrder>,
+    /// Where it was read, for messages: `entries.yaml: entry 3 (line 14)`.
+    pub origin: String,
+}
+
+/// Fields an entry may have; anything else is an error.
+const ENTRY_FIELDS: &[&str] = &["key", "value", "total", "byteOrder"];
+
+/// Converts one parsed document (or list element) into entries.
+fn entries_from_value(
+    v: Value,
+    origin: &str,
+    map: Option<&str>,
+    out: &mut Vec<Entry>,
+) -> Result<(), SdkError> {
+    match v {
+        Value::Null => Ok(()),
+        Value::List(items) => {
+            for (i, item) in items.into_iter().enumerate() {
+                entries_from_value(item, &format!("{origin}[{i}]"), map, out)?;
+            }
+            Ok(())
+        }
+        Value::Map(m) if map.is_none() && m.get("maps").is_some() => {
+            if m.len() != 1 {
+                return Err(SdkError::Input {
+                    origin: origin.to_string(),
+                    detail: "a state file has only a `maps:` mapping of map name to entries".into(),
+                });
+            }
+            let Some(Value::Map(maps)) = m.get("maps").cloned() else {
+                return Err(SdkError::Input {
+                    origin: origin.to_string(),
+                    detail: "`maps:` must map each map name to its list of entries".into(),
+                });
+            };
+            for (name, list) in maps {
+                entries_from_value(list, &format!("{origin}: maps.{name}"), Some(&name), out)?;
+            }
+            Ok(())
+        }
+        Value::Map(m) => {
+            if let Some(bad) = m.keys().find(|k| !ENTRY_FIELDS.contains(k)) {
+                return Err(SdkError::Input {
+                    origin: origin.to_string(),
+                    detail: format!(
+                        "unknown field `{bad}` in an entry; an entry has `key:` and `value:`"
+                    ),
+                });
+            }
+            if m.get("key").is_none() && m.get("value").is_none() {
+                return Err(SdkError::Input {
+                    origin: origin.to_string(),
+                    detail: "an entry needs `key:` and/or `value:`".into(),
+                });
+            }
+            let whole = Value::Map(m);
+            let (concise, byte_order) = if legacy::is_legacy(&whole) {
+                legacy::to_concise(&whole).map_err(|e| SdkError::Input {
+                    origin: origin.to_string(),
+                    detail: e.to_string(),
+                })?
+            } else {
+                (whole, None)
+            };
+            let Value::Map(mut m) = concise else {
+                unreachable!("legacy conversion keeps an entry a mapping")
+            };
+            out.push(Entry {
+                map: map.map(str::to_string),
+                key: m.remove("key").unwrap_or(Value::Null),
+                value: m.remove("value"),
+                byte_order,
+                origin: origin.to_string(),
+            });
+            Ok(())
+        }
+        other => Err(SdkError::Input {
+            origin: origin.to_string(),
+            detail: format!(
+                "expected an entry `{{key: ..., value: ...}}` or a list of them, found {}",
+                kind_of(&other)
+            ),
+        }),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Int(_) => "a number",
+        Value::Float(_) => "a number",
+        Value::String(_) => "a string",
+        Value::List(_) => "a list",
+        Value::Map(_) => "a mapping",
+    }
+}
+
+/// Parses a whole text (file contents or an inline `--key` argument) into
+/// entries. `name` is used in messages.
+pub fn parse_entries(text: &str, name: &str) -> Result<Vec<Entry>, SdkError> {
+    let mut out = Vec::new();
+    for e in EntryReader::new(text.as_bytes(), name) {
+        out.push(e?);
+    }
+    Ok(out)
+}
+
+/// Parses one inline key or value (`--key '{prefixLen: 64, ...}'`), YAML or JSON.
+pub fn parse_inline(text: &str, what: &str) -> Result<Value, SdkError> {
+    parse_yaml(text).map_err(|e| SdkError::Input {
+        origin: what.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+enum Mode {
+    /// Not decided yet: the first non-blank, non-comment line decides.
+    Start,
+    /// One JSON object per line.
+    JsonLines,
+    /// YAML documents separated by `---` lines, parsed one at a time.
+    YamlDocs,
+    /// Everything was read and parsed at once (a JSON document, or a YAML list).
+    Done,
+}
+
+/// Streams entries from a reader; see the module docs for the shapes.
+pub struct EntryReader<R> {
+    reader: R,
+    name: String,
+    mode: Mode,
+    line_no: usize,
+    pending: std::collections::VecDeque<Result<Entry, SdkError>>,
+    /// A line read while deciding the mode, not yet consumed.
+    carry: Option<String>,
+    doc_index: usize,
+    entry_index: usize,
+    eof: bool,
+    /// JSON Lines are parsed on worker threads; `None` until first needed
+    /// (or when the machine has one CPU).
+    pool: Option<LinePool>,
+    /// No worker threads could be had: parse JSON Lines here.
+    sequential: bool,
+}
+
+/// Lines parsed per job handed to a worker.
+const LINES_PER_JOB: usize = 2048;
+
+type JobResult = (u64, Vec<Result<Entry, SdkError>>);
+
+/// Worker threads that parse JSON Lines in chunks; results are put back in
+/// input order, so the reader's output is the same as parsing in line order.
+struct LinePool {
+    jobs: Option<std::sync::mpsc::SyncSender<(u64, String, Vec<(usize, String)>)>>,
+    results: std::sync::mpsc::Receiver<JobResult>,
+    workers: usize,
+    next_seq: u64,
+    sent: u64,
+    done: std::collections::BTreeMap<u64, Vec<Result<Entry, SdkError>>>,
+}
+
+impl LinePool {
+    fn start() -> Option<LinePool> {
+        // EBPF_SDK_PARSE_THREADS overrides the number of parser threads (1: none).
+        let workers = std::env::var("EBPF_SDK_PARSE_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1);
+        if workers < 2 {
+            return None;
+        }
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(u64, String, Vec<(usize, String)>)>(workers * 2);
+        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+        let (res_tx, res_rx) = std::sync::mpsc::channel::<JobResult>();
+        for _ in 0..workers {
+            let rx = job_rx.clone();
+            let tx = res_tx.clone();
+            std::thread::spawn(move || loop {
+                let job = rx.lock().map(|r| r.recv());
+                let Ok(Ok((seq, name, lines))) = job else { return };
+                let mut out = Vec::with_capacity(lines.len());
+                for (line_no, line) in lines {
+                    let origin = format!("{name}:{line_no}");
+                    match parse_json(line.trim()) {
+                        Ok(v) => {
+                            let mut entries = Vec::with_capacity(1);
+                            match entries_from_value(v, &origin, None, &mut entries) {
+                                Ok(()) => out.extend(entries.into_iter().map(Ok)),
+                                Err(e) => out.push(Err(e)),
+                            }
+                        }
+                        Err(e) => out.push(Err(SdkError::Input {
+                            origin,
+                            detail: e.to_string(),
+                        })),
+                    }
+                }
+                if tx.send((seq, out)).is_err() {
+                    return;
+                }
+            });
+        }
+        Some(LinePool {
+            jobs: Some(job_tx),
+            results: res_rx,
+            workers,
+            next_seq: 0,
+            sent: 0,
+            done: Default::default(),
+        })
+    }
+}
+
+impl<R: BufRead> EntryReader<R> {
+    /// Reads entries from `reader`; `name` (a file name, `-` for stdin)
+    /// prefixes every message.
+    pub fn new(reader: R, name: &str) -> Self {
+        EntryReader {
+            reader,
+            name: name.to_string(),
+            mode: Mode::Start,
+            line_no: 0,
+            pending: Default::default(),
+            carry: None,
+            doc_index: 0,
+            entry_index: 0,
+            eof: false,
+            pool: None,
+            sequential: false,
+        }
+    }
+
+    fn read_line(&mut self) -> Result<Option<String>, SdkError> {
+        if let Some(l) = self.carry.take() {
+            return Ok(Some(l));
+        }
+        let mut buf = Vec::new();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| SdkError::Input {
+                origin: self.name.clone(),
+                detail: format!("cannot read: {e}"),
+            })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        String::from_utf8(buf)
+            .map(Some)
+            .map_err(|_| SdkError::Input {
+                origin: format!("{}:{}", self.name, self.line_no),
+                detail: "not valid UTF-8".into(),
+            })
+    }
+
+    fn push_value(&mut self, v: Value, origin: String) {
+        let mut out = Vec::new();
+        match entries_from_value(v, &origin, None, &mut out) {
+            Ok(()) => self.pending.extend(out.into_iter().map(Ok)),
+            Err(e) => self.pending.push_back(Err(e)),
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), SdkError> {
+        loop {
+            match self.mode {
+                Mode::Done => return Ok(()),
+                Mode::Start => {
+                    let Some(line) = self.read_line()? else {
+                        self.mode = Mode::Done;
+                        return Ok(());
+                    };
+                    let t = line.trim_start();
+                    if t.is_empty() || t.starts_with('#') {
+                        continue;
+                    }
+                    if t.starts_with('{') && parse_json(line.trim()).is_ok() {
+                        self.mode = Mode::JsonLines;
+                    } else if t.starts_with('{') || t.starts_with('[') {
+                        // A JSON document spanning lines: read it whole.
+                        let mut text = line;
+                        while let Some(l) = self.read_line()? {
+                            text.push_str(&l);
+                        }
+                        self.mode = Mode::Done;
+                        let name = self.name.clone();
+                        match parse_json(&text) {
+                            Ok(v) => self.push_value(v, name),
+                            Err(e) => self.pending.push_back(Err(SdkError::Input {
+                                origin: name,
+                                detail: e.to_string(),
+                            })),
+                        }
+                        return Ok(());
+                    } else {
+                        self.mode = Mode::YamlDocs;
+                    }
+                    self.line_no -= 1;
+                    self.carry = Some(line);
+                    self.line_no += 1;
+                }
+                Mode::JsonLines if !self.sequential => {
+                    if self.pool.is_none() {
+                        self.pool = LinePool::start();
+                        // One CPU: parse here, line by line.
+                        if self.pool.is_none() {
+                            self.sequential = true;
+                            continue;
+                        }
+                    }
+                    return self.fill_parallel();
+                }
+                Mode::JsonLines => {
+                    let Some(line) = self.read_line()? else {
+                        self.mode = Mode::Done;
+                        return Ok(());
+                    };
+                    let t = line.trim();
+                    if t.is_empty() {
+                        continue;
+                    }
+                    let origin = format!("{}:{}", self.name, self.line_no);
+                    match parse_json(t) {
+                        Ok(v) => self.push_value(v, origin),
+                        Err(e) => self.pending.push_back(Err(SdkError::Input {
+                            origin,
+                            detail: e.to_string(),
+                        })),
+                    }
+                    return Ok(());
+                }
+                Mode::YamlDocs => {
+                    let start_line = self.line_no;
+                    let mut text = String::new();
+                    let mut saw_content = false;
+                    loop {
+                        let Some(line) = self.read_line()? else {
+                            self.eof = true;
+                            break;
+                        };
+                        if line.starts_with("---")
+                            && (line.trim_end() == "---" || line.starts_with("--- "))
+                        {
+                            if saw_content {
+                                // The separator starts the next document.
+                                self.carry = Some(line);
+                                break;
+                            }
+                            text.push_str(&line);
+                            continue;
+                        }
+                        if line.starts_with("...") && line.trim_end() == "..." {
+                            continue;
+                        }
+                        let t = line.trim();
+                        if !t.is_empty() && !t.starts_with('#') {
+                            saw_content = true;
+                        }
+                        text.push_str(&line);
+                    }
+                    if self.eof {
+                        self.mode = Mode::Done;
+                    }
+                    if !saw_content {
+                        continue;
+                    }
+                    self.doc_index += 1;
+                    let origin = if self.eof && self.doc_index == 1 {
+                        self.name.clone()
+                    } else {
+                        format!(
+                            "{}: document {} (line {})",
+                            self.name,
+                            self.doc_index,
+                            start_line.max(1)
+                        )
+                    };
+                    match parse_yaml(&text) {
+                        Ok(v) => self.push_value(v, origin),
+                        Err(e) => self.pending.push_back(Err(SdkError::Input {
+                            origin,
+                            detail: e.to_string(),
+                        })),
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> EntryReader<R> {
+    /// Keeps the workers busy with chunks of lines and moves the next chunk
+    /// in input order into `pending`.
+    fn fill_parallel(&mut self) -> Result<(), SdkError> {
+        loop {
+            let pool = self.pool.as_ref().expect("pool started");
+            let in_flight = pool.sent - pool.next_seq;
+            if pool.jobs.is_some() && in_flight < (pool.workers * 2) as u64 {
+                let mut lines = Vec::with_capacity(LINES_PER_JOB);
+                while lines.len() < LINES_PER_JOB {
+                    let Some(line) = self.read_line()? else { break };
+                    if !line.trim().is_empty() {
+                        lines.push((self.line_no, line));
+                    }
+                }
+                let pool = self.pool.as_mut().expect("pool started");
+                if lines.is_empty() {
+                    pool.jobs = None;
+                } else {
+                    let seq = pool.sent;
+                    pool.sent += 1;
+                    if let Some(tx) = &pool.jobs {
+                        tx.send((seq, self.name.clone(), lines)).map_err(|_| SdkError::Input {
+                            origin: self.name.clone(),
+                            detail: "a parser thread stopped".into(),
+                        })?;
+                    }
+                }
+                continue;
+            }
+            let pool = self.pool.as_mut().expect("pool started");
+            if pool.next_seq == pool.sent {
+                // Everything read and handed out.
+                self.mode = Mode::Done;
+                self.pool = None;
+                return Ok(());
+            }
+            while !pool.done.contains_key(&pool.next_seq) {
+                let (seq, out) = pool.results.recv().map_err(|_| SdkError::Input {
+                    origin: self.name.clone(),
+                    detail: "a parser thread stopped".into(),
+                })?;
+                pool.done.insert(seq, out);
+            }
+            let out = pool.done.remove(&pool.next_seq).unwrap_or_default();
+            pool.next_seq += 1;
+            let failed = out.iter().any(|r| r.is_err());
+            self.pending.extend(out);
+            if failed {
+                // Stop at the first bad line, as the sequential reader does.
+                self.mode = Mode::Done;
+                self.pool = None;
+            }
+            return Ok(());
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for EntryReader<R> {
+    type Item = Result<Entry, SdkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                self.entry_index += 1;
+                return Some(e);
+            }
+            if matches!(self.mode, Mode::Done) {
+                return None;
+            }
+            if let Err(e) = self.fill() {
+                self.mode = Mode::Done;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<Value> {
+        parse_entries(text, "t")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect()
+    }
+
+    #[test]
+    fn every_shape_gives_the_same_entries() {
+        let want = vec![Value::Int(1), Value::Int(2)];
+        assert_eq!(keys("key: 1\nvalue: 10\n---\nkey: 2\nvalue: 20\n"), want);
+        assert_eq!(
+            keys("---\nkey: 1\nvalue: 10\n---\nkey: 2\nvalue: 20\n"),
+            want
+        );
+        assert_eq!(keys("- key: 1\n  value: 10\n- key: 2\n  value: 20\n"), want);
+        assert_eq!(
+            keys("{\"key\": 1, \"value\": 10}\n{\"key\": 2, \"value\": 20}\n"),
+            want
+        );
+        assert_eq!(
+            keys("[\n {\"key\": 1, \"value\": 10},\n {\"key\": 2, \"value\": 20}\n]\n"),
+            want
+        );
+        assert_eq!(
+            keys("# dump\n- key: 1\n  value: 10\n  total: 10\n- key: 2\n  value: 20\n"),
+            want
+        );
+        assert_eq!(keys(""), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn state_files_name_maps() {
+        let e = parse_entries(
+            "maps:\n  a:\n  - key: 1\n    value: 2\n  b:\n  - key: 3\n",
+            "s.yaml",
+        )
+        .unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].map.as_deref(), Some("a"));
+        assert_eq!(e[1].map.as_deref(), Some("b"));
+        assert_eq!(e[1].value, None);
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let err =
+            parse_entries("{\"key\": 1}\n{\"key\": 2, \"vlaue\": 3}\n", "rules.jsonl").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rules.jsonl:2: unknown field `vlaue` in an entry; an entry has `key:` and `value:`"
+        );
+        let err = parse_entries("key: 1\n---\nkey: [1\n", "x.yaml").unwrap_err();
+        assert!(
+            err.to_string().starts_with("x.yaml: document 2 (line 2)"),
+            "{err}"
+        );
+        let err = parse_entries("- key: 1\n- 5\n", "l.yaml").unwrap_err();
+        assert_eq!(err.to_string(), "l.yaml[1]: expected an entry `{key: ..., value: ...}` or a list of them, found a number");
+    }
+
+    #[test]
+    fn json_lines_stream_one_line_at_a_time() {
+        let text = "{\"key\": 1}\n{\"key\": 2}\nnot json\n";
+        let mut r = EntryReader::new(text.as_bytes(), "s");
+        assert!(r.next().unwrap().is_ok());
+        assert!(r.next().unwrap().is_ok());
+        let e = r.next().unwrap().unwrap_err();
+        assert!(e.to_string().starts_with("s:3:"), "{e}");
+    }
+}

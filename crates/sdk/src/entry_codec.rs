@@ -1,0 +1,186 @@
+//! Entries <-> bytes for one map, with no kernel: what `encode`, `decode`
+//! and every map operation share.
+
+use std::sync::OnceLock;
+
+use ebpf_sdk_codec::{sum_percpu, Codec, CodecOptions, Value};
+use ebpf_sdk_schema::{ByteOrder, MapSchema};
+
+use crate::SdkError;
+
+/// A map's compiled codec, per-CPU aware.
+#[derive(Debug)]
+pub struct EntryCodec {
+    schema: MapSchema,
+    codec: Codec,
+    /// Codecs forcing one byte order for every integer (legacy templates'
+    /// `byteOrder`), built on first use: [little, big].
+    forced: [OnceLock<Codec>; 2],
+    /// Value slots per entry: possible CPUs for per-CPU maps, else `None`.
+    ncpus: Option<usize>,
+}
+
+impl EntryCodec {
+    /// Compiles the schema. `ncpus` is the number of possible CPUs, used only
+    /// for per-CPU maps.
+    pub fn new(schema: &MapSchema, ncpus: usize) -> Result<Self, SdkError> {
+        let codec = Codec::new(schema).map_err(|source| SdkError::Encode {
+            origin: format!("schema of `{}`", schema.name),
+            source,
+        })?;
+        Ok(EntryCodec {
+            schema: schema.clone(),
+            codec,
+            forced: Default::default(),
+            ncpus: schema.is_percpu().then_some(ncpus.max(1)),
+        })
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &MapSchema {
+        &self.schema
+    }
+
+    /// Slots per value for per-CPU maps.
+    pub fn per_cpu(&self) -> Option<usize> {
+        self.ncpus
+    }
+
+    /// Bytes of one encoded key.
+    pub fn key_len(&self) -> usize {
+        self.schema.key_size as usize
+    }
+
+    /// Bytes of one encoded value: `round_up(value_size, 8) * ncpus` for per-CPU maps.
+    pub fn value_len(&self) -> usize {
+        match self.ncpus {
+            Some(n) => self.codec.percpu_value_len(n),
+            None => self.schema.value_size as usize,
+        }
+    }
+
+    fn codec_for(&self, order: Option<ByteOrder>) -> Result<&Codec, SdkError> {
+        let Some(order) = order else {
+            return Ok(&self.codec);
+        };
+        let slot = &self.forced[usize::from(order == ByteOrder::Big)];
+        if let Some(c) = slot.get() {
+            return Ok(c);
+        }
+        let c = Codec::with_options(
+            &self.schema,
+            &CodecOptions::default().byte_order(Some(order)),
+        )
+        .map_err(|source| SdkError::Encode {
+            origin: format!("schema of `{}`", self.schema.name),
+            source,
+        })?;
+        Ok(slot.get_or_init(|| c))
+    }
+
+    /// Encodes a key into `buf` (`key_len()` bytes); `origin` names the entry in errors.
+    pub fn encode_key_into(
+        &self,
+        key: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+        buf: &mut [u8],
+    ) -> Result<(), SdkError> {
+        if self.schema.key_size == 0 {
+            return Ok(());
+        }
+        self.codec_for(order)?
+            .encode_key_into(key, buf)
+            .map_err(|source| SdkError::Encode {
+                origin: origin.to_string(),
+                source,
+            })
+    }
+
+    /// Encodes a value into `buf` (`value_len()` bytes). For per-CPU maps a
+    /// list gives one value per CPU and a single value fills every CPU.
+    pub fn encode_value_into(
+        &self,
+        value: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+        buf: &mut [u8],
+    ) -> Result<(), SdkError> {
+        if self.schema.value_size == 0 {
+            return Ok(());
+        }
+        let codec = self.codec_for(order)?;
+        match self.ncpus {
+            Some(n) => codec.encode_percpu_value_into(value, n, buf),
+            None => codec.encode_value_into(value, buf),
+        }
+        .map_err(|source| SdkError::Encode {
+            origin: origin.to_string(),
+            source,
+        })
+    }
+
+    /// [`EntryCodec::encode_key_into`], allocating.
+    pub fn encode_key(
+        &self,
+        key: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+    ) -> Result<Vec<u8>, SdkError> {
+        let mut buf = vec![0u8; self.key_len()];
+        self.encode_key_into(key, order, origin, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`EntryCodec::encode_value_into`], allocating.
+    pub fn encode_value(
+        &self,
+        value: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+    ) -> Result<Vec<u8>, SdkError> {
+        let mut buf = vec![0u8; self.value_len()];
+        self.encode_value_into(value, order, origin, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_back(&self, source: ebpf_sdk_codec::CodecError) -> SdkError {
+        SdkError::Encode {
+            origin: format!("{} (bytes read back)", self.schema.name),
+            source,
+        }
+    }
+
+    /// Decodes a key.
+    pub fn decode_key(&self, key: &[u8]) -> Result<Value, SdkError> {
+        if self.schema.key_size == 0 {
+            return Ok(Value::Null);
+        }
+        self.codec.decode_key(key).map_err(|e| self.read_back(e))
+    }
+
+    /// Decodes a value: for per-CPU maps a list (one per CPU) and the total
+    /// of numeric fields over CPUs.
+    pub fn decode_value(&self, value: &[u8]) -> Result<(Value, Option<Value>), SdkError> {
+        match self.ncpus {
+            Some(n) => {
+                let per = self
+                    .codec
+                    .decode_percpu_value(value, n)
+                    .map_err(|e| self.read_back(e))?;
+                let total = match &per {
+                    Value::List(items) => Some(sum_percpu(items)),
+                    _ => None,
+                };
+                Ok((per, total))
+            }
+            None if self.schema.value_size == 0 => Ok((Value::Null, None)),
+            None => Ok((
+                self.codec
+                    .decode_value(value)
+                    .map_err(|e| self.read_back(e))?,
+                None,
+            )),
+        }
+    }
+}

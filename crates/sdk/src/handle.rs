@@ -1,0 +1,591 @@
+//! A map opened against its schema: named values in, named values out.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ebpf_sdk_backend::{BackendError, Map, MapBackend, MapInfo, ObjectRef, UpdateFlags};
+use ebpf_sdk_codec::Value;
+use ebpf_sdk_schema::{ByteOrder, MapSchema, TypeKind};
+
+use crate::entry_codec::EntryCodec;
+use crate::spool::{io_err, Spool};
+
+use crate::entries::Entry;
+use crate::source::describe_map;
+use crate::SdkError;
+
+/// A pinned (or fake) map together with the schema it is written against.
+///
+/// Opening checks that the live map is the map the schema describes — map
+/// type, key size, value size and, where the kernel has BTF for it, the key
+/// and value layouts — so nothing is ever written through a wrong layout.
+pub struct MapHandle {
+    schema: MapSchema,
+    codec: EntryCodec,
+    map: Box<dyn MapBackend>,
+    /// The same map when it is a kernel map (for fd-valued updates).
+    kernel: Option<Map>,
+    pin: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for MapHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapHandle")
+            .field("map", &self.schema.name)
+            .field("pin", &self.pin)
+            .finish()
+    }
+}
+
+/// One decoded entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The key (`Null` for keyless maps).
+    pub key: Value,
+    /// The value; a list with one value per CPU for per-CPU maps.
+    pub value: Value,
+    /// For per-CPU maps: numeric fields summed over CPUs.
+    pub total: Option<Value>,
+}
+
+/// What `apply` should do.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Delete entries that are in the map but not in the input.
+    pub prune: bool,
+    /// Compute and report the difference, write nothing.
+    pub dry_run: bool,
+    /// Flags for every update (default: create or replace).
+    pub flags: Option<UpdateFlags>,
+}
+
+/// The difference between the input and the map, and what was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Entries in the input.
+    pub entries: usize,
+    /// Whether the map was read to compute the difference (prune or dry run).
+    pub diffed: bool,
+    /// Input keys not in the map.
+    pub added: usize,
+    /// Input keys in the map with another value.
+    pub changed: usize,
+    /// Input entries already in the map with the same value (not rewritten).
+    pub unchanged: usize,
+    /// Keys in the map but not in the input (deleted with `prune`).
+    pub removed: usize,
+    /// Entries written to the kernel.
+    pub written: usize,
+    /// Entries deleted from the kernel.
+    pub deleted: usize,
+    /// Time spent reading, validating and encoding the input.
+    pub validate_time: Duration,
+    /// Time spent reading the live map for the difference.
+    pub diff_time: Duration,
+    /// Time spent in kernel writes (batch updates and deletes).
+    pub write_time: Duration,
+}
+
+/// One kind of difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffKind {
+    /// In the input, not in the map.
+    Added,
+    /// In both, with different values (the input's value is reported).
+    Changed,
+    /// In the map, not in the input.
+    Removed,
+}
+
+/// What `apply` reports while it works.
+#[derive(Debug)]
+pub enum ApplyEvent<'a> {
+    /// Entries validated and encoded so far.
+    Validated(usize),
+    /// Entries written so far.
+    Written(usize),
+    /// One difference (only when the map is read: prune or dry run).
+    Diff(DiffKind, &'a Decoded),
+}
+
+/// Map type, key size and value size of the live map against the schema.
+fn check_shape(schema: &MapSchema, info: &MapInfo, pin: &Path) -> Result<(), SdkError> {
+    let mismatch = |detail: String| SdkError::Mismatch {
+        map: schema.name.clone(),
+        pin: pin.to_path_buf(),
+        detail,
+        ours: schema.summary(),
+        live: format!(
+            "{} {} (key {} B, value {} B, max {})",
+            info.type_name(),
+            info.name,
+            info.key_size,
+            info.value_size,
+            info.max_entries
+        ),
+    };
+    if info.map_type != schema.map_type_id {
+        return Err(mismatch(format!("map type {} vs {}", schema.map_type, info.type_name())));
+    }
+    if info.key_size != schema.key_size {
+        return Err(mismatch(format!("key size {} vs {}", schema.key_size, info.key_size)));
+    }
+    if info.value_size != schema.value_size {
+        return Err(mismatch(format!("value size {} vs {}", schema.value_size, info.value_size)));
+    }
+    Ok(())
+}
+
+impl MapHandle {
+    /// Opens the map pinned at `pin` for reading and writing and checks it
+    /// against `schema`.
+    pub fn open(schema: &MapSchema, pin: &Path) -> Result<Self, SdkError> {
+        let map = Map::open_pinned(pin).or_else(|e| match e {
+            // Frozen/read-only maps can still be read; writes get the clear refusal.
+            BackendError::PermissionDenied { .. } => Map::open_pinned_read_only(pin),
+            e => Err(e),
+        })?;
+        check_shape(schema, map.info(), pin)?;
+        Self::check_live(schema, &map, pin)?;
+        // A second handle on the same map for fd-valued updates, which the
+        // backend trait does not carry.
+        let kernel = if schema.is_map_of_maps() || schema.map_type == "prog_array" {
+            Some(Map::open_pinned(pin)?)
+        } else {
+            None
+        };
+        let mut h = Self::with_backend(schema, Box::new(map))?;
+        h.kernel = kernel;
+        h.pin = Some(pin.to_path_buf());
+        Ok(h)
+    }
+
+    /// Uses any backend (e.g. [`ebpf_sdk_backend::FakeMap`] in tests). Map
+    /// type and sizes are checked; layouts are checked by [`MapHandle::open`].
+    pub fn with_backend(schema: &MapSchema, map: Box<dyn MapBackend>) -> Result<Self, SdkError> {
+        let pin = map.context().path.clone().unwrap_or_default();
+        check_shape(schema, map.info(), &pin)?;
+        let codec = EntryCodec::new(schema, map.ncpus())?;
+        Ok(MapHandle {
+            schema: schema.clone(),
+            codec,
+            map,
+            kernel: None,
+            pin: None,
+        })
+    }
+
+    fn check_live(schema: &MapSchema, map: &Map, pin: &Path) -> Result<(), SdkError> {
+        let info = map.info();
+        if info.btf_id == 0 {
+            return Ok(());
+        }
+        let live = match describe_map(map, &pin.display().to_string()) {
+            Ok(d) => d,
+            // The live BTF is unreadable: sizes were checked, layouts can't be.
+            Err(_) => return Ok(()),
+        };
+        let Some(live) = live.maps.into_iter().next() else {
+            return Ok(());
+        };
+        for (what, ours, theirs) in [
+            ("key", &schema.key, &live.key),
+            ("value", &schema.value, &live.value),
+        ] {
+            let (Some(o), Some(t)) = (ours, theirs) else {
+                continue;
+            };
+            if matches!(o.kind, TypeKind::Opaque)
+                || matches!(t.kind, TypeKind::Opaque)
+                || schema.is_map_of_maps()
+            {
+                continue;
+            }
+            if let Some(d) = o.layout_difference(t, what) {
+                return Err(SdkError::Mismatch {
+                    map: schema.name.clone(),
+                    pin: pin.to_path_buf(),
+                    detail: d,
+                    ours: format!("{what} {o}"),
+                    live: format!("{what} {t}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema this handle writes against.
+    pub fn schema(&self) -> &MapSchema {
+        &self.schema
+    }
+
+    /// The backend, for operations this layer does not wrap.
+    pub fn backend(&self) -> &dyn MapBackend {
+        self.map.as_ref()
+    }
+
+    /// Possible CPUs (the number of per-CPU value slots).
+    pub fn ncpus(&self) -> usize {
+        self.map.ncpus()
+    }
+
+    /// The handle's codec, for encoding without writing.
+    pub fn codec(&self) -> &EntryCodec {
+        &self.codec
+    }
+
+    /// Encodes a key (`origin` names it in errors).
+    pub fn encode_key(
+        &self,
+        key: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+    ) -> Result<Vec<u8>, SdkError> {
+        self.codec.encode_key(key, order, origin)
+    }
+
+    /// Encodes a value, per CPU for per-CPU maps (a single value fills every CPU).
+    pub fn encode_value(
+        &self,
+        value: &Value,
+        order: Option<ByteOrder>,
+        origin: &str,
+    ) -> Result<Vec<u8>, SdkError> {
+        self.codec.encode_value(value, order, origin)
+    }
+
+    /// Decodes raw key and value bytes as read from the map.
+    pub fn decode(&self, key: &[u8], value: &[u8]) -> Result<Decoded, SdkError> {
+        let (value, total) = self.codec.decode_value(value)?;
+        Ok(Decoded {
+            key: self.codec.decode_key(key)?,
+            value,
+            total,
+        })
+    }
+
+    /// Looks a key up; `None` when it is not in the map.
+    pub fn lookup(&self, key: &Value) -> Result<Option<Decoded>, SdkError> {
+        let k = self.encode_key(key, None, "key")?;
+        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+            return Ok(self.map.lookup(&k)?.map(|v| Decoded {
+                key: key.clone(),
+                value: Value::Int(i128::from(u32::from_ne_bytes(
+                    v[..4].try_into().unwrap_or([0; 4]),
+                ))),
+                total: None,
+            }));
+        }
+        match self.map.lookup(&k)? {
+            Some(v) => Ok(Some(self.decode(&k, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes one entry. For map-in-map and program arrays the value is a
+    /// pinned path (string) or a kernel id (number) of the inner map or program.
+    pub fn update(&self, key: &Value, value: &Value, flags: UpdateFlags) -> Result<(), SdkError> {
+        let k = self.encode_key(key, None, "key")?;
+        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+            let target = match value {
+                Value::String(p) => ObjectRef::Pinned(Path::new(p)),
+                Value::Int(id) => {
+                    ObjectRef::Id(u32::try_from(*id).map_err(|_| SdkError::Input {
+                        origin: "value".into(),
+                        detail: format!("{id} is not a valid id"),
+                    })?)
+                }
+                _ => {
+                    return Err(SdkError::Input {
+                        origin: "value".into(),
+                        detail: "give the inner map or program as a pinned path or a kernel id"
+                            .into(),
+                    })
+                }
+            };
+            self.map_concrete()?.update_fd(&k, target, flags)?;
+            return Ok(());
+        }
+        let v = self.encode_value(value, None, "value")?;
+        if self.schema.is_keyless() {
+            self.map.push(&v, flags)?;
+        } else {
+            self.map.update(&k, &v, flags)?;
+        }
+        Ok(())
+    }
+
+    fn map_concrete(&self) -> Result<&Map, SdkError> {
+        self.kernel.as_ref().ok_or_else(|| SdkError::Unsupported {
+            map: self.schema.name.clone(),
+            detail: "inner maps and programs need a kernel map".into(),
+        })
+    }
+
+    /// Deletes a key; `false` when it was not in the map.
+    pub fn delete(&self, key: &Value) -> Result<bool, SdkError> {
+        let k = self.encode_key(key, None, "key")?;
+        match self.map.delete(&k) {
+            Ok(()) => Ok(true),
+            Err(BackendError::KeyNotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pops (queue/stack) one value.
+    pub fn pop(&self) -> Result<Option<Value>, SdkError> {
+        match self.map.pop()? {
+            Some(v) => Ok(Some(self.decode(&[], &v)?.value)),
+            None => Ok(None),
+        }
+    }
+
+    /// Peeks (queue/stack) one value without removing it.
+    pub fn peek(&self) -> Result<Option<Value>, SdkError> {
+        match self.map.peek()? {
+            Some(v) => Ok(Some(self.decode(&[], &v)?.value)),
+            None => Ok(None),
+        }
+    }
+
+    /// Calls `each` with every entry of the map, decoded, in kernel order.
+    /// Returns the number of entries.
+    pub fn dump(
+        &self,
+        mut each: impl FnMut(Decoded) -> std::io::Result<()>,
+    ) -> Result<usize, SdkError> {
+        if self.schema.is_keyless() {
+            return Err(SdkError::Unsupported {
+                map: self.schema.name.clone(),
+                detail: format!(
+                    "a {} cannot be listed without consuming it; use `peek` or `pop`",
+                    self.schema.map_type
+                ),
+            });
+        }
+        let fd_valued = self.schema.is_map_of_maps() || self.schema.map_type == "prog_array";
+        let (ks, vs) = (self.codec.key_len(), self.map.value_buf_size());
+        let mut n = 0;
+        let mut failure: Option<SdkError> = None;
+        self.map.lookup_batch_chunks(&mut |keys, values, count| {
+            for i in 0..count {
+                let k = &keys[i * ks..(i + 1) * ks];
+                let v = &values[i * vs..(i + 1) * vs];
+                let d = if fd_valued {
+                    self.codec.decode_key(k).map(|key| Decoded {
+                        key,
+                        value: Value::Int(i128::from(u32::from_ne_bytes(
+                            v[..4].try_into().unwrap_or([0; 4]),
+                        ))),
+                        total: None,
+                    })
+                } else {
+                    self.decode(k, v)
+                };
+                let r = d.and_then(|d| {
+                    each(d).map_err(|e| SdkError::Io {
+                        path: PathBuf::from("<output>"),
+                        source: e,
+                    })
+                });
+                if let Err(e) = r {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+                n += 1;
+            }
+            ControlFlow::Continue(())
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    /// Makes the map hold the input's entries.
+    ///
+    /// Every entry is validated and encoded first; if any is bad (or two
+    /// have the same key) nothing is written. Encoded entries are spooled
+    /// (memory, then a temporary file) so memory does not grow with the
+    /// input. With `prune` or `dry_run` the live map is read in batches and
+    /// compared: unchanged entries are not rewritten, and every difference is
+    /// reported through `on`. Then entries are written in batches and, with
+    /// `prune`, the keys not in the input are deleted. If the kernel stops a
+    /// batch, the error says exactly how many entries were written.
+    pub fn apply<I>(&self, entries: I, opts: &ApplyOptions, on: &mut dyn FnMut(ApplyEvent<'_>)) -> Result<ApplyReport, SdkError>
+    where
+        I: IntoIterator<Item = Result<Entry, SdkError>>,
+    {
+        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+            return Err(SdkError::Unsupported {
+                map: self.schema.name.clone(),
+                detail: "apply does not write map-in-map or program array entries; use `update` per entry".into(),
+            });
+        }
+        let mut report = ApplyReport::default();
+        let started = Instant::now();
+        let key_size = self.codec.key_len();
+        let value_size = self.codec.value_len();
+        let mut spool = Spool::new(key_size, value_size);
+        // Where each entry came from, for duplicate-key messages (bounded).
+        let mut origins: Vec<String> = Vec::new();
+        let mut kbuf = vec![0u8; key_size];
+        let mut vbuf = vec![0u8; value_size];
+        for e in entries {
+            let e = e?;
+            if e.map.as_deref().is_some_and(|m| m != self.schema.name) {
+                continue;
+            }
+            self.codec.encode_key_into(&e.key, e.byte_order, &e.origin, &mut kbuf)?;
+            let value = e.value.as_ref().unwrap_or(&Value::Null);
+            self.codec.encode_value_into(value, e.byte_order, &e.origin, &mut vbuf)?;
+            spool.push(&kbuf, &vbuf).map_err(io_err)?;
+            if origins.len() < 100_000 {
+                origins.push(e.origin);
+            }
+            if spool.len() % 65536 == 0 {
+                on(ApplyEvent::Validated(spool.len()));
+            }
+        }
+        if let Some((first, second)) = spool.seal().map_err(io_err)? {
+            let name = |i: usize| origins.get(i).cloned().unwrap_or_else(|| format!("entry #{}", i + 1));
+            return Err(SdkError::DuplicateKey {
+                first: name(first),
+                second: name(second),
+            });
+        }
+        let n = spool.len();
+        report.entries = n;
+        on(ApplyEvent::Validated(n));
+        report.validate_time = started.elapsed();
+
+        // Which input entries need writing: all, or after a diff only the
+        // added and changed ones.
+        let mut skip = vec![false; n];
+        let mut removed_keys: Vec<u8> = Vec::new();
+        if (opts.prune || opts.dry_run) && !self.schema.is_keyless() {
+            let t = Instant::now();
+            report.diffed = true;
+            let mut present = vec![false; n];
+            let mut scratch_k = vec![0u8; key_size];
+            let mut scratch_v = vec![0u8; value_size];
+            let mut failure: Option<SdkError> = None;
+            let is_array = self.schema.is_array();
+            self.map.lookup_batch_chunks(&mut |keys, values, count| {
+                let mut step = || -> Result<(), SdkError> {
+                    for i in 0..count {
+                        let k = &keys[i * key_size..(i + 1) * key_size];
+                        let v = &values[i * value_size..(i + 1) * value_size];
+                        match spool.find(k, &mut scratch_k).map_err(io_err)? {
+                            Some(idx) => {
+                                present[idx] = true;
+                                spool.read_value(idx, &mut scratch_v).map_err(io_err)?;
+                                if scratch_v == v {
+                                    report.unchanged += 1;
+                                    skip[idx] = true;
+                                } else {
+                                    report.changed += 1;
+                                    on(ApplyEvent::Diff(DiffKind::Changed, &self.decode(k, &scratch_v)?));
+                                }
+                            }
+                            // Arrays always hold every index: nothing to remove.
+                            None if !is_array => {
+                                report.removed += 1;
+                                on(ApplyEvent::Diff(DiffKind::Removed, &self.decode(k, v)?));
+                                removed_keys.extend_from_slice(k);
+                            }
+                            None => {}
+                        }
+                    }
+                    Ok(())
+                };
+                match step() {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            for (idx, seen) in present.iter().enumerate() {
+                if !seen {
+                    report.added += 1;
+                    spool.read_key(idx, &mut scratch_k).map_err(io_err)?;
+                    spool.read_value(idx, &mut scratch_v).map_err(io_err)?;
+                    on(ApplyEvent::Diff(DiffKind::Added, &self.decode(&scratch_k, &scratch_v)?));
+                }
+            }
+            report.diff_time = t.elapsed();
+        }
+        if opts.dry_run {
+            return Ok(report);
+        }
+
+        let t = Instant::now();
+        let flags = opts.flags.unwrap_or(UpdateFlags::Any);
+        let map_name = self.schema.name.clone();
+        let keyless = self.schema.is_keyless();
+        let mut written = 0usize;
+        let batch = 4096;
+        // Entries to write, gathered contiguously (skipping unchanged ones).
+        let mut keys = Vec::with_capacity(batch * key_size);
+        let mut values = Vec::with_capacity(batch * value_size);
+        spool.for_each_batch(batch, |first, ks, vs, count| {
+            let (ks, vs, count) = if skip[first..first + count].iter().any(|s| *s) {
+                keys.clear();
+                values.clear();
+                for i in (0..count).filter(|i| !skip[first + i]) {
+                    keys.extend_from_slice(&ks[i * key_size..(i + 1) * key_size]);
+                    values.extend_from_slice(&vs[i * value_size..(i + 1) * value_size]);
+                }
+                (&keys[..], &values[..], values.len() / value_size.max(1))
+            } else {
+                (ks, vs, count)
+            };
+            if count == 0 {
+                return Ok(());
+            }
+            if keyless {
+                for v in vs.chunks_exact(value_size) {
+                    self.map.push(v, flags)?;
+                    written += 1;
+                }
+            } else {
+                match self.map.update_batch(ks, vs, count, flags) {
+                    Ok(done) => written += done,
+                    Err(e) => {
+                        return Err(SdkError::Batch {
+                            map: map_name.clone(),
+                            applied: written + e.applied,
+                            requested: n,
+                            source: e,
+                        })
+                    }
+                }
+            }
+            on(ApplyEvent::Written(written));
+            Ok(())
+        })?;
+        report.written = written;
+        if opts.prune && !removed_keys.is_empty() {
+            let count = removed_keys.len() / key_size;
+            match self.map.delete_batch(&removed_keys, count) {
+                Ok(d) => report.deleted = d,
+                Err(e) => {
+                    return Err(SdkError::Batch {
+                        map: self.schema.name.clone(),
+                        applied: e.applied,
+                        requested: count,
+                        source: e,
+                    })
+                }
+            }
+        }
+        report.write_time = t.elapsed();
+        Ok(report)
+    }
+}

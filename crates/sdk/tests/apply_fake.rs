@@ -1,0 +1,233 @@
+//! Map logic without root: `apply`, diff, prune, validation before writing and
+//! partial batches, through the backend's in-memory fake.
+
+use std::path::Path;
+
+use ebpf_sdk::backend::FakeMap;
+use ebpf_sdk::schema::{Document, MapSchema};
+use ebpf_sdk::{parse_entries, ApplyEvent, ApplyOptions, Decoded, DiffKind, MapHandle, SdkError, UpdateFlags, Value};
+
+fn firewall() -> Document {
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firewall-ebpf/firewall.bpf.o");
+    ebpf_sdk::load_document(Some(&obj), None).unwrap()
+}
+
+fn fake_for(schema: &MapSchema, max_entries: u32) -> FakeMap {
+    FakeMap::of_type(
+        schema.map_type_id,
+        &schema.name,
+        schema.key_size,
+        schema.value_size,
+        max_entries,
+    )
+}
+
+fn table() -> MapSchema {
+    firewall()
+        .map("ingress_node_firewall_table_map")
+        .unwrap()
+        .clone()
+}
+
+fn rules(n: usize, action: u8) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"key\": {{\"prefixLen\": 64, \"ingress_ifindex\": 6, \"ip_data\": \"10.0.{}.{}\"}}, \
+                 \"value\": {{\"rules\": [{{\"ruleId\": {}, \"protocol\": 6, \"dstPortStart\": 80, \"action\": {action}}}]}}}}\n",
+                i / 256,
+                i % 256,
+                i + 1
+            )
+        })
+        .collect()
+}
+
+fn apply(
+    h: &MapHandle,
+    text: &str,
+    opts: &ApplyOptions,
+) -> Result<ebpf_sdk::ApplyReport, SdkError> {
+    let entries = parse_entries(text, "input.jsonl")?;
+    h.apply(entries.into_iter().map(Ok), opts, &mut |_| {})
+}
+
+/// Applies and collects the reported differences.
+fn apply_diff(h: &MapHandle, text: &str, opts: &ApplyOptions) -> (ebpf_sdk::ApplyReport, Vec<(DiffKind, Decoded)>) {
+    let entries = parse_entries(text, "input.jsonl").unwrap();
+    let mut diffs = Vec::new();
+    let r = h
+        .apply(entries.into_iter().map(Ok), opts, &mut |ev| {
+            if let ApplyEvent::Diff(k, d) = ev {
+                diffs.push((k, d.clone()));
+            }
+        })
+        .unwrap();
+    (r, diffs)
+}
+
+#[test]
+fn apply_writes_exact_bytes_and_diffs() {
+    let schema = table();
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 1024))).unwrap();
+    let r = apply(&h, &rules(3, 1), &ApplyOptions::default()).unwrap();
+    assert_eq!(r.written, 3);
+    assert!(!r.diffed);
+
+    // The bytes the C program reads: key 40000000 06000000 0a000001 + zeros.
+    let all = h.backend().lookup_batch().unwrap();
+    assert_eq!(all.len(), 3);
+    let mut want_key = vec![0x40, 0, 0, 0, 6, 0, 0, 0, 10, 0, 0, 1];
+    want_key.resize(24, 0);
+    let (_, v) = all
+        .iter()
+        .find(|(k, _)| *k == want_key.as_slice())
+        .expect("10.0.0.1 key");
+    assert_eq!(
+        &v[..12],
+        &[2, 0, 0, 0, 6, 80, 0, 0, 0, 0, 0, 1],
+        "ruleId 2, tcp, port 80, deny"
+    );
+    assert!(v[12..].iter().all(|b| *b == 0));
+
+    // Dry run of a changed set: one changed, one added, one removed, one unchanged.
+    let next = format!("{}{}", &rules(2, 1), rules(4, 2).lines().nth(3).unwrap());
+    let next = next.replace(
+        "\"ruleId\": 2, \"protocol\": 6",
+        "\"ruleId\": 2, \"protocol\": 17",
+    );
+    let (r, diffs) = apply_diff(
+        &h,
+        &next,
+        &ApplyOptions {
+            prune: true,
+            dry_run: true,
+            flags: None,
+        },
+    );
+    assert!(r.diffed);
+    assert_eq!((r.added, r.changed, r.removed, r.unchanged), (1, 1, 1, 1));
+    assert_eq!(r.written, 0);
+    let ip = |k: DiffKind| {
+        let d = &diffs.iter().find(|(kind, _)| *kind == k).unwrap().1;
+        d.key.get("ip_data").unwrap().clone()
+    };
+    assert_eq!(ip(DiffKind::Added), Value::String("10.0.0.3".into()));
+    assert_eq!(ip(DiffKind::Changed), Value::String("10.0.0.1".into()));
+    assert_eq!(ip(DiffKind::Removed), Value::String("10.0.0.2".into()));
+    assert_eq!(
+        h.backend().lookup_batch().unwrap().len(),
+        3,
+        "dry run wrote nothing"
+    );
+
+    // For real, with prune: the map equals the input.
+    let r = apply(
+        &h,
+        &next,
+        &ApplyOptions {
+            prune: true,
+            dry_run: false,
+            flags: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (r.written, r.deleted),
+        (2, 1),
+        "unchanged entries are not rewritten"
+    );
+    let mut dumped = Vec::new();
+    h.dump(|d| {
+        dumped.push(d);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(dumped.len(), 3);
+    let ips: Vec<&Value> = dumped
+        .iter()
+        .map(|d| d.key.get("ip_data").unwrap())
+        .collect();
+    assert!(ips.contains(&&Value::String("10.0.0.3".into())));
+    assert!(!ips.contains(&&Value::String("10.0.0.2".into())));
+}
+
+#[test]
+fn one_bad_entry_writes_nothing() {
+    let schema = table();
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 1024))).unwrap();
+    let mut text = rules(5, 1);
+    text.push_str("{\"key\": {\"prefixLen\": 64}, \"value\": {\"rules\": [{}, {}, {}, {\"dstPortEnd\": 70000}]}}\n");
+    let e = apply(&h, &text, &ApplyOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "input.jsonl:6: value.rules[3].dstPortEnd: 70000 does not fit in __u16 (0..=65535)"
+    );
+    assert_eq!(h.backend().lookup_batch().unwrap().len(), 0);
+
+    let dup = format!("{}{}", rules(2, 1), rules(1, 2));
+    let e = apply(&h, &dup, &ApplyOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "input.jsonl:3: the same key as input.jsonl:1; each key may appear once"
+    );
+    assert_eq!(h.backend().lookup_batch().unwrap().len(), 0);
+}
+
+#[test]
+fn a_full_map_reports_exactly_what_was_written() {
+    let schema = table();
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 10))).unwrap();
+    let e = apply(&h, &rules(25, 1), &ApplyOptions::default()).unwrap_err();
+    match &e {
+        SdkError::Batch {
+            applied, requested, ..
+        } => assert_eq!((*applied, *requested), (10, 25)),
+        other => panic!("{other}"),
+    }
+    assert!(
+        e.to_string().contains("10 of 25 entries were written"),
+        "{e}"
+    );
+    assert_eq!(h.backend().lookup_batch().unwrap().len(), 10);
+}
+
+#[test]
+fn per_cpu_values_broadcast_and_sum() {
+    let doc = firewall();
+    let stats = doc.map("ingress_node_firewall_statistics_map").unwrap();
+    let mut info = ebpf_sdk::backend::MapInfo::new(stats.map_type_id, 4, stats.value_size, 100);
+    info.name = stats.name.clone();
+    let h = MapHandle::with_backend(stats, Box::new(FakeMap::with_ncpus(info, 3))).unwrap();
+    let key = Value::Int(7);
+    let one = ebpf_sdk::parse_inline("{allow_stats: {packets: 2, bytes: 100}}", "v").unwrap();
+    h.update(&key, &one, UpdateFlags::Any).unwrap();
+    let d = h.lookup(&key).unwrap().unwrap();
+    let Value::List(per) = &d.value else {
+        panic!("{:?}", d.value)
+    };
+    assert_eq!(per.len(), 3, "a single value fills every CPU");
+    let total = d.total.unwrap();
+    assert_eq!(
+        total.get("allow_stats").unwrap().get("packets"),
+        Some(&Value::Int(6))
+    );
+    // Raw layout: 3 slots of round_up(32, 8) bytes.
+    let raw = h.backend().lookup(&7u32.to_ne_bytes()).unwrap().unwrap();
+    assert_eq!(raw.len(), 96);
+    assert_eq!(&raw[32..40], &2u64.to_ne_bytes());
+}
+
+#[test]
+fn a_map_of_another_shape_is_refused_before_writing() {
+    let schema = table();
+    let wrong = FakeMap::of_type(schema.map_type_id, &schema.name, 24, 96, 10);
+    let e = MapHandle::with_backend(&schema, Box::new(wrong)).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("value size 1200 vs 96"), "{msg}");
+    assert!(
+        msg.contains("schema: lpm_trie ingress_node_firewall_table_map (key 24 B, value 1200 B"),
+        "{msg}"
+    );
+    assert!(msg.contains("nothing was written"), "{msg}");
+}
