@@ -12,8 +12,8 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use ebpf_sdk::schema::{Document, MapSchema};
 use ebpf_sdk::{
-    parse_entries, parse_inline, source, ApplyEvent, ApplyOptions, EntryCodec, EntryReader, ErrorClass,
-    MapHandle, SdkError, UpdateFlags, Value,
+    parse_entries, parse_inline, source, ApplyEvent, ApplyOptions, EntryCodec, EntryReader,
+    ErrorClass, MapHandle, SdkError, UpdateFlags, Value,
 };
 
 mod editor;
@@ -105,6 +105,9 @@ enum Command {
         /// Write the document here instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Print one line per map instead of the JSON document.
+        #[arg(long, conflicts_with = "output")]
+        summary: bool,
     },
     /// Describe a pinned map from the BTF the kernel holds for it (no ELF needed).
     #[command(
@@ -518,9 +521,18 @@ fn gather(
 
 fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Extract { elf, output } => {
+        Command::Extract {
+            elf,
+            output,
+            summary,
+        } => {
             let doc = ebpf_sdk_btf_extract(&elf)?;
-            write_out(output.as_deref(), &doc.to_json_pretty())?;
+            if summary {
+                let mut out = io::stdout().lock();
+                render::write_summary(&mut out, &doc)?;
+            } else {
+                write_out(output.as_deref(), &doc.to_json_pretty())?;
+            }
         }
         Command::Describe { pinned, output } => {
             let doc = ebpf_sdk::describe_pinned(&pinned)?;
@@ -582,12 +594,17 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             output,
         } => {
             let elf = schema.elf.as_deref().unwrap_or(Path::new(""));
-            let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+            let data =
+                std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
             let node = ebpf_sdk::btf::extract_type(&data, &elf.display().to_string(), &type_name)?;
             let bytes = parse_hex(value.as_deref().unwrap_or(""), "--value")?;
             let size = node.size as usize;
             if bytes.len() < size {
-                bail!("--value: {} bytes given, {} is {size} bytes", bytes.len(), node.name);
+                bail!(
+                    "--value: {} bytes given, {} is {size} bytes",
+                    bytes.len(),
+                    node.name
+                );
             }
             let plan = ebpf_sdk::codec::Plan::new(
                 "value",
@@ -598,7 +615,10 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             let mut v = plan.decode(&bytes[..size])?;
             if bytes.len() > size {
                 if let Value::Map(m) = &mut v {
-                    m.insert("rest", Value::String(format!("0x{}", hex_plain(&bytes[size..]))));
+                    m.insert(
+                        "rest",
+                        Value::String(format!("0x{}", hex_plain(&bytes[size..]))),
+                    );
                 }
             }
             let mut w = EntryWriter::new(io::stdout().lock(), output);
@@ -840,7 +860,13 @@ fn create(target: &MapArgs, file: Option<&Path>, ui: &Ui) -> anyhow::Result<Exit
     }
 }
 
-fn apply(target: &MapArgs, file: &Path, prune: bool, dry_run: bool, ui: &Ui) -> anyhow::Result<ExitCode> {
+fn apply(
+    target: &MapArgs,
+    file: &Path,
+    prune: bool,
+    dry_run: bool,
+    ui: &Ui,
+) -> anyhow::Result<ExitCode> {
     let opts = ApplyOptions {
         prune,
         dry_run,
@@ -864,8 +890,8 @@ fn apply(target: &MapArgs, file: &Path, prune: bool, dry_run: bool, ui: &Ui) -> 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let run_one = |map: &MapHandle,
-                       entries: &mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>,
-                       out: &mut io::BufWriter<io::StdoutLock<'_>>|
+                   entries: &mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>,
+                   out: &mut io::BufWriter<io::StdoutLock<'_>>|
      -> anyhow::Result<()> {
         // Diff lines go to stdout as they are found; an output error stops.
         let mut out_err: Option<io::Error> = None;
@@ -910,7 +936,9 @@ fn apply(target: &MapArgs, file: &Path, prune: bool, dry_run: bool, ui: &Ui) -> 
         }
         Ok(())
     };
-    if target.schema.map.is_some() || (target.schema.elf.is_none() && target.schema.schema.is_none()) {
+    if target.schema.map.is_some()
+        || (target.schema.elf.is_none() && target.schema.schema.is_none())
+    {
         // One map: stream the file.
         let map = open(target)?;
         run_one(&map, &mut EntryReader::new(reader, &name), &mut out)?;
@@ -919,12 +947,16 @@ fn apply(target: &MapArgs, file: &Path, prune: bool, dry_run: bool, ui: &Ui) -> 
     }
     // A state file naming maps: read it, check every map and entry, then
     // write map by map.
-    let entries: Vec<ebpf_sdk::Entry> = EntryReader::new(reader, &name).collect::<Result<_, _>>()?;
+    let entries: Vec<ebpf_sdk::Entry> =
+        EntryReader::new(reader, &name).collect::<Result<_, _>>()?;
     let doc = load_doc(&target.schema)?;
     let mut names: Vec<String> = Vec::new();
     for e in &entries {
         let Some(m) = &e.map else {
-            bail!("{}: this file does not name maps (`maps: {{NAME: [...]}}`); give --map NAME", e.origin);
+            bail!(
+                "{}: this file does not name maps (`maps: {{NAME: [...]}}`); give --map NAME",
+                e.origin
+            );
         };
         doc.map(m).map_err(SdkError::NoSuchMap)?;
         if !names.contains(m) {
@@ -937,9 +969,16 @@ fn apply(target: &MapArgs, file: &Path, prune: bool, dry_run: bool, ui: &Ui) -> 
         let pin = source::pin_path(schema, None, target.pin_dir.as_deref());
         let h = MapHandle::open(schema, &pin)?;
         // Validate this map's entries before anything is written anywhere.
-        for e in entries.iter().filter(|e| e.map.as_deref() == Some(n.as_str())) {
+        for e in entries
+            .iter()
+            .filter(|e| e.map.as_deref() == Some(n.as_str()))
+        {
             h.encode_key(&e.key, e.byte_order, &e.origin)?;
-            h.encode_value(e.value.as_ref().unwrap_or(&Value::Null), e.byte_order, &e.origin)?;
+            h.encode_value(
+                e.value.as_ref().unwrap_or(&Value::Null),
+                e.byte_order,
+                &e.origin,
+            )?;
         }
         handles.push(h);
     }

@@ -173,7 +173,12 @@ fn write_table(out: &mut impl Write, rows: &[Vec<(String, String)>]) -> io::Resu
 
 /// One difference line of `--dry-run`: `+ {...}` added, `~ {...}` changed
 /// (the new value), `- {...}` removed.
-pub fn write_diff(out: &mut impl Write, kind: DiffKind, d: &Decoded, color: bool) -> io::Result<()> {
+pub fn write_diff(
+    out: &mut impl Write,
+    kind: DiffKind,
+    d: &Decoded,
+    color: bool,
+) -> io::Result<()> {
     let (sign, code) = match kind {
         DiffKind::Added => ("+", "32"),
         DiffKind::Changed => ("~", "33"),
@@ -188,7 +193,12 @@ pub fn write_diff(out: &mut impl Write, kind: DiffKind, d: &Decoded, color: bool
 }
 
 /// The apply summary.
-pub fn write_report(out: &mut impl Write, map: &str, r: &ApplyReport, dry_run: bool) -> io::Result<()> {
+pub fn write_report(
+    out: &mut impl Write,
+    map: &str,
+    r: &ApplyReport,
+    dry_run: bool,
+) -> io::Result<()> {
     if r.diffed {
         writeln!(
             out,
@@ -197,11 +207,48 @@ pub fn write_report(out: &mut impl Write, map: &str, r: &ApplyReport, dry_run: b
             r.changed,
             r.removed,
             r.unchanged,
-            if dry_run { " (dry run: nothing written)" } else { "" }
+            if dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            }
         )?;
     }
     if !dry_run {
         writeln!(out, "{map}: {} written, {} deleted", r.written, r.deleted)?;
+    }
+    Ok(())
+}
+
+/// One line per map: name, type, sizes, flags, pinning.
+pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> io::Result<()> {
+    let w = doc
+        .maps
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:w$}  {:17} {:>5} {:>6} {:>8}  {:22} pinning",
+        "map", "type", "key", "value", "max", "flags"
+    )?;
+    for m in &doc.maps {
+        let flags = if m.flags.is_empty() {
+            "-".to_string()
+        } else {
+            m.flags.join(",")
+        };
+        let pin = match m.pinning {
+            ebpf_sdk::schema::Pinning::ByName => "by_name",
+            ebpf_sdk::schema::Pinning::None => "none",
+        };
+        writeln!(
+            out,
+            "{:w$}  {:17} {:>5} {:>6} {:>8}  {:22} {pin}",
+            m.name, m.map_type, m.key_size, m.value_size, m.max_entries, flags
+        )?;
     }
     Ok(())
 }

@@ -96,21 +96,39 @@ const RULE: &str = "key: {prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2
 
 #[test]
 fn create_through_the_editor() {
-    let Some(fw) = Fw::load("create_through_the_editor") else { return };
+    let Some(fw) = Fw::load("create_through_the_editor") else {
+        return;
+    };
 
     // Saved unchanged: abort, nothing written.
-    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", "true").output().unwrap();
+    let out = fw
+        .cmd(&["create", "--map", TABLE])
+        .env("EDITOR", "true")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("aborted"), "{}", stderr(&out));
     assert!(fw.table_entries().is_empty());
 
     // A failing editor and a missing one are clear errors.
-    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", "false").output().unwrap();
+    let out = fw
+        .cmd(&["create", "--map", TABLE])
+        .env("EDITOR", "false")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("the editor `false` failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the editor `false` failed"),
+        "{}",
+        stderr(&out)
+    );
     let out = fw.run(&["create", "--map", TABLE]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no editor: set $VISUAL or $EDITOR"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no editor: set $VISUAL or $EDITOR"),
+        "{}",
+        stderr(&out)
+    );
 
     // First save has an error: the editor reopens on the user's text with the
     // error on top; the second save fixes it.
@@ -131,7 +149,11 @@ fn create_through_the_editor() {
             s = seen.display()
         ),
     );
-    let out = fw.cmd(&["create", "--map", TABLE]).env("EDITOR", &script).output().unwrap();
+    let out = fw
+        .cmd(&["create", "--map", TABLE])
+        .env("EDITOR", &script)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
     let reopened = std::fs::read_to_string(&seen).unwrap();
@@ -139,7 +161,10 @@ fn create_through_the_editor() {
         reopened.starts_with("# ERROR: ingress_node_firewall_table_map.yaml: value.rules[0].dstPortEnd: 70000 does not fit in __u16"),
         "{reopened}"
     );
-    assert!(reopened.contains("dstPortEnd: 70000"), "the user's own text is kept: {reopened}");
+    assert!(
+        reopened.contains("dstPortEnd: 70000"),
+        "the user's own text is kept: {reopened}"
+    );
 
     // bpftool reads back exactly the bytes the C program reads.
     let entries = fw.table_entries();
@@ -167,11 +192,26 @@ fn create_through_the_editor() {
 
 #[test]
 fn update_lookup_delete_dump() {
-    let Some(fw) = Fw::load("update_lookup_delete_dump") else { return };
+    let Some(fw) = Fw::load("update_lookup_delete_dump") else {
+        return;
+    };
     let key = "{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}";
-    fw.ok(&["update", "--map", TABLE, "--key", key, "--value", "{rules: [{ruleId: 1, protocol: 1, icmpType: 8, action: 2}]}"]);
-    let e = bpftool::map_lookup(&fw.pin(TABLE), &key_bytes([10, 10, 10, 2], 6)).unwrap().unwrap();
-    assert_eq!(&e.value.unwrap()[..12], &[1, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0, 2]);
+    fw.ok(&[
+        "update",
+        "--map",
+        TABLE,
+        "--key",
+        key,
+        "--value",
+        "{rules: [{ruleId: 1, protocol: 1, icmpType: 8, action: 2}]}",
+    ]);
+    let e = bpftool::map_lookup(&fw.pin(TABLE), &key_bytes([10, 10, 10, 2], 6))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &e.value.unwrap()[..12],
+        &[1, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0, 2]
+    );
 
     let dump = fw.ok(&["dump", "--map", TABLE]);
     let golden = repo().join("crates/cli/tests/golden/dump-table.yaml");
@@ -184,7 +224,9 @@ fn update_lookup_delete_dump() {
 
     // --exist on a missing key, lookup and delete of missing keys.
     let other = "{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.3}";
-    let out = fw.run(&["update", "--map", TABLE, "--exist", "--key", other, "--value", "{}"]);
+    let out = fw.run(&[
+        "update", "--map", TABLE, "--exist", "--key", other, "--value", "{}",
+    ]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let out = fw.run(&["lookup", "--map", TABLE, "--key", other]);
     assert_eq!(code(&out), 1);
@@ -196,13 +238,35 @@ fn update_lookup_delete_dump() {
     assert_eq!(code(&out), 1);
 
     // A prefix longer than the key allows is the kernel's EINVAL, explained.
-    let out = fw.run(&["update", "--map", TABLE, "--key", "{prefixLen: 200}", "--value", "{}"]);
+    let out = fw.run(&[
+        "update",
+        "--map",
+        TABLE,
+        "--key",
+        "{prefixLen: 200}",
+        "--value",
+        "{}",
+    ]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("prefix length 200 is too long"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("prefix length 200 is too long"),
+        "{}",
+        stderr(&out)
+    );
 
     // Per-CPU: one value means every CPU; dump shows each CPU and the total.
-    fw.ok(&["update", "--map", STATS, "--key", "3", "--value", "{deny_stats: {packets: 7, bytes: 700}}"]);
-    let raw = bpftool::map_lookup(&fw.pin(STATS), &3u32.to_ne_bytes()).unwrap().unwrap();
+    fw.ok(&[
+        "update",
+        "--map",
+        STATS,
+        "--key",
+        "3",
+        "--value",
+        "{deny_stats: {packets: 7, bytes: 700}}",
+    ]);
+    let raw = bpftool::map_lookup(&fw.pin(STATS), &3u32.to_ne_bytes())
+        .unwrap()
+        .unwrap();
     let ncpus = ebpf_sdk::backend::num_possible_cpus().unwrap();
     assert_eq!(raw.per_cpu.len(), ncpus, "bpftool shows one value per CPU");
     for (_, v) in &raw.per_cpu {
@@ -216,14 +280,25 @@ fn update_lookup_delete_dump() {
 
 #[test]
 fn apply_with_prune_and_dry_run() {
-    let Some(fw) = Fw::load("apply_with_prune_and_dry_run") else { return };
+    let Some(fw) = Fw::load("apply_with_prune_and_dry_run") else {
+        return;
+    };
     let rule = |ip: &str, id: u32, port: u32| {
         format!(
             "- key: {{prefixLen: 64, ingress_ifindex: 6, ip_data: {ip}}}\n  value: {{rules: [{{ruleId: {id}, protocol: 17, dstPortStart: {port}, action: 1}}]}}\n"
         )
     };
     let state = fw.tmp.path().join("state.yaml");
-    std::fs::write(&state, format!("{}{}{}", rule("10.0.0.1", 1, 53), rule("10.0.0.2", 2, 53), rule("10.0.0.3", 3, 53))).unwrap();
+    std::fs::write(
+        &state,
+        format!(
+            "{}{}{}",
+            rule("10.0.0.1", 1, 53),
+            rule("10.0.0.2", 2, 53),
+            rule("10.0.0.3", 3, 53)
+        ),
+    )
+    .unwrap();
     let out = fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap()]);
     assert!(out.contains("3 written"), "{out}");
     assert_eq!(fw.table_entries().len(), 3);
@@ -231,35 +306,112 @@ fn apply_with_prune_and_dry_run() {
     // What dump prints applies again, and changes nothing.
     let dumped = fw.tmp.path().join("dump.yaml");
     std::fs::write(&dumped, fw.ok(&["dump", "--map", TABLE])).unwrap();
-    let out = fw.ok(&["apply", "--map", TABLE, "-f", dumped.to_str().unwrap(), "--dry-run"]);
-    assert!(out.contains("0 added, 0 changed, 0 removed, 3 unchanged (dry run: nothing written)"), "{out}");
+    let out = fw.ok(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        dumped.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(
+        out.contains("0 added, 0 changed, 0 removed, 3 unchanged (dry run: nothing written)"),
+        "{out}"
+    );
     // So does JSON Lines.
     let jsonl = fw.tmp.path().join("dump.jsonl");
     std::fs::write(&jsonl, fw.ok(&["dump", "--map", TABLE, "-o", "jsonl"])).unwrap();
-    let out = fw.ok(&["apply", "--map", TABLE, "-f", jsonl.to_str().unwrap(), "--dry-run"]);
+    let out = fw.ok(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        jsonl.to_str().unwrap(),
+        "--dry-run",
+    ]);
     assert!(out.contains("3 unchanged"), "{out}");
 
     // A new desired state: .1 unchanged, .2 changed, .3 removed, .4 added.
-    std::fs::write(&state, format!("{}{}{}", rule("10.0.0.1", 1, 53), rule("10.0.0.2", 2, 5353), rule("10.0.0.4", 4, 53))).unwrap();
+    std::fs::write(
+        &state,
+        format!(
+            "{}{}{}",
+            rule("10.0.0.1", 1, 53),
+            rule("10.0.0.2", 2, 5353),
+            rule("10.0.0.4", 4, 53)
+        ),
+    )
+    .unwrap();
     let before = fw.table_entries();
-    let out = fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune", "--dry-run"]);
-    assert!(out.contains("1 added, 1 changed, 1 removed, 1 unchanged"), "{out}");
-    assert!(out.contains("- {\"key\":{\"prefixLen\":64,\"ingress_ifindex\":6,\"ip_data\":\"10.0.0.3\"}"), "{out}");
+    let out = fw.ok(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        state.to_str().unwrap(),
+        "--prune",
+        "--dry-run",
+    ]);
+    assert!(
+        out.contains("1 added, 1 changed, 1 removed, 1 unchanged"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "- {\"key\":{\"prefixLen\":64,\"ingress_ifindex\":6,\"ip_data\":\"10.0.0.3\"}"
+        ),
+        "{out}"
+    );
     assert_eq!(fw.table_entries(), before, "dry run wrote nothing");
 
-    fw.ok(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune"]);
+    fw.ok(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        state.to_str().unwrap(),
+        "--prune",
+    ]);
     let after = fw.table_entries();
     let mut keys: Vec<Vec<u8>> = after.iter().map(|e| e.key.clone()).collect();
     keys.sort();
-    assert_eq!(keys, vec![key_bytes([10, 0, 0, 1], 6), key_bytes([10, 0, 0, 2], 6), key_bytes([10, 0, 0, 4], 6)]);
-    let two = after.iter().find(|e| e.key == key_bytes([10, 0, 0, 2], 6)).unwrap();
+    assert_eq!(
+        keys,
+        vec![
+            key_bytes([10, 0, 0, 1], 6),
+            key_bytes([10, 0, 0, 2], 6),
+            key_bytes([10, 0, 0, 4], 6)
+        ]
+    );
+    let two = after
+        .iter()
+        .find(|e| e.key == key_bytes([10, 0, 0, 2], 6))
+        .unwrap();
     assert_eq!(&two.value.as_ref().unwrap()[5..7], &5353u16.to_ne_bytes());
 
     // One bad entry: exit 2, the map is untouched.
-    std::fs::write(&state, format!("{}- key: {{prefixLen: 64, ip_data: 300.1.1.1}}\n  value: {{}}\n", rule("10.0.0.9", 9, 1))).unwrap();
-    let out = fw.run(&["apply", "--map", TABLE, "-f", state.to_str().unwrap(), "--prune"]);
+    std::fs::write(
+        &state,
+        format!(
+            "{}- key: {{prefixLen: 64, ip_data: 300.1.1.1}}\n  value: {{}}\n",
+            rule("10.0.0.9", 9, 1)
+        ),
+    )
+    .unwrap();
+    let out = fw.run(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        state.to_str().unwrap(),
+        "--prune",
+    ]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("[1]: key.ip_data"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[1]: key.ip_data"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(fw.table_entries(), after);
 
     // A state file naming several maps.
@@ -272,46 +424,103 @@ fn apply_with_prune_and_dry_run() {
     let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
     let out = c
         .current_dir(repo())
-        .args(["apply", "--elf", "firewall-ebpf/firewall.bpf.o", "--pin-dir"])
+        .args([
+            "apply",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--pin-dir",
+        ])
         .arg(fw.guard.dir())
         .args(["-f", multi.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let cfg = bpftool::map_lookup(&fw.pin("ingress_node_firewall_config_map"), &0u32.to_ne_bytes()).unwrap().unwrap();
-    assert_eq!(&cfg.value.unwrap()[..4], &1u32.to_ne_bytes(), "mode = FW_MODE_AUDIT");
+    let cfg = bpftool::map_lookup(
+        &fw.pin("ingress_node_firewall_config_map"),
+        &0u32.to_ne_bytes(),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        &cfg.value.unwrap()[..4],
+        &1u32.to_ne_bytes(),
+        "mode = FW_MODE_AUDIT"
+    );
 }
 
 #[test]
 fn describe_and_refuse_a_different_map() {
-    let Some(fw) = Fw::load("describe_and_refuse_a_different_map") else { return };
+    let Some(fw) = Fw::load("describe_and_refuse_a_different_map") else {
+        return;
+    };
     // The kernel's BTF gives the same layout as the object.
-    let out = Command::cargo_bin("ebpf-sdk").unwrap().args(["describe", "--pinned"]).arg(fw.pin(TABLE)).output().unwrap();
+    let out = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args(["describe", "--pinned"])
+        .arg(fw.pin(TABLE))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let described = String::from_utf8(out.stdout).unwrap();
     let live = ebpf_sdk::schema::Document::from_json(&described).unwrap();
     let elf = ebpf_sdk::btf::extract_file(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
     let ours = elf.map(TABLE).unwrap();
     let theirs = &live.maps[0];
-    assert_eq!(theirs.name, TABLE, "full name recovered from the kernel's BTF");
-    assert_eq!(ours.key.as_ref().unwrap().layout_difference(theirs.key.as_ref().unwrap(), "key"), None);
-    assert_eq!(ours.value.as_ref().unwrap().layout_difference(theirs.value.as_ref().unwrap(), "value"), None);
+    assert_eq!(
+        theirs.name, TABLE,
+        "full name recovered from the kernel's BTF"
+    );
+    assert_eq!(
+        ours.key
+            .as_ref()
+            .unwrap()
+            .layout_difference(theirs.key.as_ref().unwrap(), "key"),
+        None
+    );
+    assert_eq!(
+        ours.value
+            .as_ref()
+            .unwrap()
+            .layout_difference(theirs.value.as_ref().unwrap(), "value"),
+        None
+    );
 
     // Without --elf/--schema, the kernel's BTF is the schema.
     let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
     let out = c
-        .args(["update", "--pinned", fw.pin(TABLE).to_str().unwrap(), "--key", "{prefixLen: 40, ip_data: 10.0.0.0}", "--value", "{rules: [{ruleId: 1, action: 2}]}"])
+        .args([
+            "update",
+            "--pinned",
+            fw.pin(TABLE).to_str().unwrap(),
+            "--key",
+            "{prefixLen: 40, ip_data: 10.0.0.0}",
+            "--value",
+            "{rules: [{ruleId: 1, action: 2}]}",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fw.table_entries().len(), 1);
 
     // The table's schema against another map's pin: refused, both shown.
-    let out = fw.run(&["update", "--map", TABLE, "--pinned", fw.pin("ingress_node_firewall_debug_map").to_str().unwrap(), "--key", "{}", "--value", "{}"]);
+    let out = fw.run(&[
+        "update",
+        "--map",
+        TABLE,
+        "--pinned",
+        fw.pin("ingress_node_firewall_debug_map").to_str().unwrap(),
+        "--key",
+        "{}",
+        "--value",
+        "{}",
+    ]);
     assert_eq!(code(&out), 3);
     let err = stderr(&out);
     assert!(err.contains("does not match the schema"), "{err}");
-    assert!(err.contains("schema: lpm_trie ingress_node_firewall_table_map"), "{err}");
+    assert!(
+        err.contains("schema: lpm_trie ingress_node_firewall_table_map"),
+        "{err}"
+    );
     assert!(err.contains("pinned: lru_hash"), "{err}");
 
     // Same sizes, different layout: a schema whose key member was renamed.
@@ -324,12 +533,23 @@ fn describe_and_refuse_a_different_map() {
     std::fs::write(&schema, doc.to_json_pretty()).unwrap();
     let mut c = Command::cargo_bin("ebpf-sdk").unwrap();
     let out = c
-        .args(["update", "--schema", schema.to_str().unwrap(), "--map", TABLE, "--pin-dir"])
+        .args([
+            "update",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--map",
+            TABLE,
+            "--pin-dir",
+        ])
         .arg(fw.guard.dir())
         .args(["--key", "{prefix_len: 64}", "--value", "{}"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    assert!(stderr(&out).contains("key.prefix_len: member `prefix_len` vs `prefixLen`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("key.prefix_len: member `prefix_len` vs `prefixLen`"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(fw.table_entries().len(), 1, "nothing written");
 }

@@ -206,7 +206,8 @@ impl LinePool {
         if workers < 2 {
             return None;
         }
-        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(u64, String, Vec<(usize, String)>)>(workers * 2);
+        let (job_tx, job_rx) =
+            std::sync::mpsc::sync_channel::<(u64, String, Vec<(usize, String)>)>(workers * 2);
         let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
         let (res_tx, res_rx) = std::sync::mpsc::channel::<JobResult>();
         for _ in 0..workers {
@@ -214,7 +215,9 @@ impl LinePool {
             let tx = res_tx.clone();
             std::thread::spawn(move || loop {
                 let job = rx.lock().map(|r| r.recv());
-                let Ok(Ok((seq, name, lines))) = job else { return };
+                let Ok(Ok((seq, name, lines))) = job else {
+                    return;
+                };
                 let mut out = Vec::with_capacity(lines.len());
                 for (line_no, line) in lines {
                     let origin = format!("{name}:{line_no}");
@@ -449,10 +452,11 @@ impl<R: BufRead> EntryReader<R> {
                     let seq = pool.sent;
                     pool.sent += 1;
                     if let Some(tx) = &pool.jobs {
-                        tx.send((seq, self.name.clone(), lines)).map_err(|_| SdkError::Input {
-                            origin: self.name.clone(),
-                            detail: "a parser thread stopped".into(),
-                        })?;
+                        tx.send((seq, self.name.clone(), lines))
+                            .map_err(|_| SdkError::Input {
+                                origin: self.name.clone(),
+                                detail: "a parser thread stopped".into(),
+                            })?;
                     }
                 }
                 continue;

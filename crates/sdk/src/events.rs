@@ -4,9 +4,8 @@
 //! Programs commonly emit `bpf_perf_event_output(ctx, &events,
 //! BPF_F_CURRENT_CPU | (len << 32), &hdr, sizeof hdr)`: a fixed header
 //! struct followed by `len` bytes of the packet. [`EventReader`] opens the
-//! pinned perf event array (one ring per CPU, see
-//! [`PerfEventArray`](ebpf_sdk_backend::PerfEventArray)), decodes the header
-//! with the codec and returns the rest as hex:
+//! pinned perf event array (one ring per CPU, see [`PerfEventArray`]),
+//! decodes the header with the codec and returns the rest as hex:
 //!
 //! ```text
 //! {ifId: 1, ruleId: 7, action: 1, pad: 0, pktLength: 98,
@@ -128,8 +127,9 @@ impl EventReader {
     }
 
     /// Up to `max` events (at least 1) as `(cpu, value)`, waiting at most
-    /// `timeout` when none are ready; empty when the time is up (or a
-    /// signal interrupted the wait).
+    /// `timeout` when none are ready. Empty when the time is up, and
+    /// sometimes earlier (a signal, or a wakeup that brought only lost
+    /// counts): callers loop.
     ///
     /// An event shorter than the header fails with [`SdkError::Encode`]
     /// naming the CPU; events before it are returned first, events after it

@@ -126,13 +126,23 @@ fn check_shape(schema: &MapSchema, info: &MapInfo, pin: &Path) -> Result<(), Sdk
         ),
     };
     if info.map_type != schema.map_type_id {
-        return Err(mismatch(format!("map type {} vs {}", schema.map_type, info.type_name())));
+        return Err(mismatch(format!(
+            "map type {} vs {}",
+            schema.map_type,
+            info.type_name()
+        )));
     }
     if info.key_size != schema.key_size {
-        return Err(mismatch(format!("key size {} vs {}", schema.key_size, info.key_size)));
+        return Err(mismatch(format!(
+            "key size {} vs {}",
+            schema.key_size, info.key_size
+        )));
     }
     if info.value_size != schema.value_size {
-        return Err(mismatch(format!("value size {} vs {}", schema.value_size, info.value_size)));
+        return Err(mismatch(format!(
+            "value size {} vs {}",
+            schema.value_size, info.value_size
+        )));
     }
     Ok(())
 }
@@ -413,7 +423,12 @@ impl MapHandle {
     /// reported through `on`. Then entries are written in batches and, with
     /// `prune`, the keys not in the input are deleted. If the kernel stops a
     /// batch, the error says exactly how many entries were written.
-    pub fn apply<I>(&self, entries: I, opts: &ApplyOptions, on: &mut dyn FnMut(ApplyEvent<'_>)) -> Result<ApplyReport, SdkError>
+    pub fn apply<I>(
+        &self,
+        entries: I,
+        opts: &ApplyOptions,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<ApplyReport, SdkError>
     where
         I: IntoIterator<Item = Result<Entry, SdkError>>,
     {
@@ -437,9 +452,11 @@ impl MapHandle {
             if e.map.as_deref().is_some_and(|m| m != self.schema.name) {
                 continue;
             }
-            self.codec.encode_key_into(&e.key, e.byte_order, &e.origin, &mut kbuf)?;
+            self.codec
+                .encode_key_into(&e.key, e.byte_order, &e.origin, &mut kbuf)?;
             let value = e.value.as_ref().unwrap_or(&Value::Null);
-            self.codec.encode_value_into(value, e.byte_order, &e.origin, &mut vbuf)?;
+            self.codec
+                .encode_value_into(value, e.byte_order, &e.origin, &mut vbuf)?;
             spool.push(&kbuf, &vbuf).map_err(io_err)?;
             if origins.len() < 100_000 {
                 origins.push(e.origin);
@@ -449,7 +466,12 @@ impl MapHandle {
             }
         }
         if let Some((first, second)) = spool.seal().map_err(io_err)? {
-            let name = |i: usize| origins.get(i).cloned().unwrap_or_else(|| format!("entry #{}", i + 1));
+            let name = |i: usize| {
+                origins
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("entry #{}", i + 1))
+            };
             return Err(SdkError::DuplicateKey {
                 first: name(first),
                 second: name(second),
@@ -486,7 +508,10 @@ impl MapHandle {
                                     skip[idx] = true;
                                 } else {
                                     report.changed += 1;
-                                    on(ApplyEvent::Diff(DiffKind::Changed, &self.decode(k, &scratch_v)?));
+                                    on(ApplyEvent::Diff(
+                                        DiffKind::Changed,
+                                        &self.decode(k, &scratch_v)?,
+                                    ));
                                 }
                             }
                             // Arrays always hold every index: nothing to remove.
@@ -516,7 +541,10 @@ impl MapHandle {
                     report.added += 1;
                     spool.read_key(idx, &mut scratch_k).map_err(io_err)?;
                     spool.read_value(idx, &mut scratch_v).map_err(io_err)?;
-                    on(ApplyEvent::Diff(DiffKind::Added, &self.decode(&scratch_k, &scratch_v)?));
+                    on(ApplyEvent::Diff(
+                        DiffKind::Added,
+                        &self.decode(&scratch_k, &scratch_v)?,
+                    ));
                 }
             }
             report.diff_time = t.elapsed();

@@ -18,7 +18,11 @@ pub(crate) const SPILL_BYTES: usize = 16 << 20;
 
 enum Store {
     Mem(Vec<u8>),
-    File { file: File, pending: Vec<u8>, len: u64 },
+    File {
+        file: File,
+        pending: Vec<u8>,
+        len: u64,
+    },
 }
 
 pub(crate) struct Spool {
@@ -134,7 +138,10 @@ impl Spool {
     }
 
     pub(crate) fn read_value(&self, i: usize, buf: &mut [u8]) -> io::Result<()> {
-        self.read_at(i * self.record() + self.key_size, &mut buf[..self.value_size])
+        self.read_at(
+            i * self.record() + self.key_size,
+            &mut buf[..self.value_size],
+        )
     }
 
     /// The index of `key`, if the input has it (after [`Spool::seal`]).
@@ -211,7 +218,10 @@ mod tests {
         assert_eq!(s.seal().unwrap(), None);
         let mut scratch = [0u8; 8];
         assert_eq!(s.find(&5u64.to_le_bytes(), &mut scratch).unwrap(), Some(5));
-        assert_eq!(s.find(&(n as u64 + 7).to_le_bytes(), &mut scratch).unwrap(), None);
+        assert_eq!(
+            s.find(&(n as u64 + 7).to_le_bytes(), &mut scratch).unwrap(),
+            None
+        );
         let mut v = [0u8; 16];
         s.read_value(n - 1, &mut v).unwrap();
         assert_eq!(v, [(n - 1) as u8; 16]);

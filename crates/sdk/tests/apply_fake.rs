@@ -5,7 +5,10 @@ use std::path::Path;
 
 use ebpf_sdk::backend::FakeMap;
 use ebpf_sdk::schema::{Document, MapSchema};
-use ebpf_sdk::{parse_entries, ApplyEvent, ApplyOptions, Decoded, DiffKind, MapHandle, SdkError, UpdateFlags, Value};
+use ebpf_sdk::{
+    parse_entries, ApplyEvent, ApplyOptions, Decoded, DiffKind, MapHandle, SdkError, UpdateFlags,
+    Value,
+};
 
 fn firewall() -> Document {
     let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firewall-ebpf/firewall.bpf.o");
@@ -53,7 +56,11 @@ fn apply(
 }
 
 /// Applies and collects the reported differences.
-fn apply_diff(h: &MapHandle, text: &str, opts: &ApplyOptions) -> (ebpf_sdk::ApplyReport, Vec<(DiffKind, Decoded)>) {
+fn apply_diff(
+    h: &MapHandle,
+    text: &str,
+    opts: &ApplyOptions,
+) -> (ebpf_sdk::ApplyReport, Vec<(DiffKind, Decoded)>) {
     let entries = parse_entries(text, "input.jsonl").unwrap();
     let mut diffs = Vec::new();
     let r = h
