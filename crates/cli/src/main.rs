@@ -26,6 +26,7 @@ mod exit {
     pub const NOT_FOUND: u8 = 1;
     pub const INPUT: u8 = 2;
     pub const KERNEL: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 const AFTER_HELP: &str = "\
@@ -34,6 +35,7 @@ Exit codes:
   1  key not found (lookup, delete)
   2  usage or input error (nothing was written)
   3  the kernel refused, or the pinned map does not match the schema
+130  interrupted (apply stops after the batch in flight and says how far it got)
 
 Quick start:
   ebpf-sdk extract --elf fw.o -o fw.schema.json
@@ -81,6 +83,34 @@ struct MapArgs {
     /// bpffs directory holding maps pinned by name [default: /sys/fs/bpf].
     #[arg(long, value_name = "DIR")]
     pin_dir: Option<PathBuf>,
+}
+
+/// Arguments of `apply`.
+#[derive(Args, Debug)]
+struct ApplyArgs {
+    #[command(flatten)]
+    target: MapArgs,
+    /// State file (`-` for stdin).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: PathBuf,
+    /// Delete entries that are not in the file.
+    #[arg(long)]
+    prune: bool,
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Save the map's current contents here first, in `apply` format, so
+    /// `apply --prune -f FILE` restores them. With --prune a backup is made
+    /// by default, in $TMPDIR, and its path printed.
+    #[arg(long, value_name = "FILE")]
+    backup: Option<PathBuf>,
+    /// With --prune, do not make the default backup.
+    #[arg(long, conflicts_with = "backup")]
+    no_backup: bool,
+    /// Write a JSON record of what was written here, also when apply stops
+    /// part way (map full, kernel refusal, Ctrl-C).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 /// Formats for `encode`.
@@ -246,19 +276,7 @@ enum Command {
         after_help = "The file holds one map's entries with --map (one key:/value: document, several\n\
 separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several maps as\n`maps: {NAME: [entries]}`.\n\nExample:\n  ebpf-sdk apply --elf fw.o --map ingress_node_firewall_table_map -f rules.yaml --prune --dry-run"
     )]
-    Apply {
-        #[command(flatten)]
-        target: MapArgs,
-        /// State file (`-` for stdin).
-        #[arg(short = 'f', long = "file", value_name = "FILE")]
-        file: PathBuf,
-        /// Delete entries that are not in the file.
-        #[arg(long)]
-        prune: bool,
-        /// Print what would change; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Apply(ApplyArgs),
     /// Remove and print the next value of a queue or stack.
     Pop {
         #[command(flatten)]
@@ -352,6 +370,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             return match s.class() {
                 ErrorClass::Kernel => exit::KERNEL,
                 ErrorClass::Input => exit::INPUT,
+                ErrorClass::Interrupted => exit::INTERRUPTED,
             };
         }
         if cause
@@ -730,12 +749,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             map.dump(|d| w.write(&d))?;
             w.finish()?;
         }
-        Command::Apply {
-            target,
-            file,
-            prune,
-            dry_run,
-        } => return apply(&target, &file, prune, dry_run, ui),
+        Command::Apply(args) => return apply(&args, ui),
         Command::Pop { target } => return pop_or_peek(&target, true),
         Command::Peek { target } => return pop_or_peek(&target, false),
         Command::Enrich {
@@ -860,17 +874,92 @@ fn create(target: &MapArgs, file: Option<&Path>, ui: &Ui) -> anyhow::Result<Exit
     }
 }
 
-fn apply(
-    target: &MapArgs,
-    file: &Path,
-    prune: bool,
-    dry_run: bool,
-    ui: &Ui,
-) -> anyhow::Result<ExitCode> {
+/// The JSON record `apply --report` writes for each map.
+fn report_json(
+    map: &str,
+    pin: &Path,
+    args: &ApplyArgs,
+    backup: Option<&Path>,
+    r: Result<&ebpf_sdk::ApplyReport, &SdkError>,
+) -> serde_json::Value {
+    let mut o = serde_json::json!({
+        "map": map,
+        "pin": pin.display().to_string(),
+        "input": args.file.display().to_string(),
+        "dry_run": args.dry_run,
+        "prune": args.prune,
+        "backup": backup.map(|b| b.display().to_string()),
+    });
+    match r {
+        Ok(r) => {
+            o["ok"] = true.into();
+            o["entries"] = r.entries.into();
+            o["written"] = r.written.into();
+            o["deleted"] = r.deleted.into();
+            if r.diffed {
+                o["added"] = r.added.into();
+                o["changed"] = r.changed.into();
+                o["removed"] = r.removed.into();
+                o["unchanged"] = r.unchanged.into();
+            }
+        }
+        Err(e) => {
+            o["ok"] = false.into();
+            o["error"] = e.to_string().into();
+            // Entries are written in input order, so these are the first N
+            // entries of the input that needed writing.
+            let written = match e {
+                SdkError::Batch { applied, .. } => *applied,
+                SdkError::Interrupted { written, .. } => *written,
+                _ => 0,
+            };
+            o["written"] = written.into();
+        }
+    }
+    o
+}
+
+/// Saves a map in `apply` format (JSON Lines), private to the user.
+fn backup_map(map: &MapHandle, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write the backup {}", path.display()))?;
+    let mut w = EntryWriter::new(io::BufWriter::new(file), Format::Jsonl);
+    map.dump(|d| w.write(&d))?;
+    w.finish()?;
+    Ok(())
+}
+
+fn default_backup_path(map: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::env::temp_dir().join(format!(
+        "ebpf-sdk-backup-{map}-{secs}-{}.jsonl",
+        std::process::id()
+    ))
+}
+
+fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
+    let target = &args.target;
+    let file = args.file.as_path();
+    let dry_run = args.dry_run;
+    // Ctrl-C: finish the batch in flight, then stop and say how far we got.
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, cancel.clone())
+        .context("cannot handle SIGINT")?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, cancel.clone())
+        .context("cannot handle SIGTERM")?;
     let opts = ApplyOptions {
-        prune,
+        prune: args.prune,
         dry_run,
         flags: None,
+        cancel: Some(cancel),
     };
     let name = file.display().to_string();
     let reader: Box<dyn io::BufRead> = if file == Path::new("-") {
@@ -889,13 +978,16 @@ fn apply(
     let color = ui.color && io::stdout().is_terminal();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let run_one = |map: &MapHandle,
-                   entries: &mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>,
-                   out: &mut io::BufWriter<io::StdoutLock<'_>>|
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let mut run_one = |map: &MapHandle,
+                       pin: &Path,
+                       backup: Option<&Path>,
+                       entries: &mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>,
+                       out: &mut io::BufWriter<io::StdoutLock<'_>>|
      -> anyhow::Result<()> {
         // Diff lines go to stdout as they are found; an output error stops.
         let mut out_err: Option<io::Error> = None;
-        let report = map.apply(entries, &opts, &mut |ev| match ev {
+        let result = map.apply(entries, &opts, &mut |ev| match ev {
             ApplyEvent::Validated(n) => {
                 if let Some(pb) = &progress_bar {
                     pb.set_message("entries validated");
@@ -915,12 +1007,20 @@ fn apply(
                     }
                 }
             }
-        })?;
-        if let Some(e) = out_err {
-            return Err(e.into());
-        }
+        });
         if let Some(pb) = &progress_bar {
             pb.finish_and_clear();
+        }
+        records.push(report_json(
+            &map.schema().name,
+            pin,
+            args,
+            backup,
+            result.as_ref(),
+        ));
+        let report = result?;
+        if let Some(e) = out_err {
+            return Err(e.into());
         }
         if std::env::var_os("EBPF_SDK_TIMINGS").is_some() {
             eprintln!(
@@ -936,61 +1036,99 @@ fn apply(
         }
         Ok(())
     };
-    if target.schema.map.is_some()
-        || (target.schema.elf.is_none() && target.schema.schema.is_none())
-    {
-        // One map: stream the file.
-        let map = open(target)?;
-        run_one(&map, &mut EntryReader::new(reader, &name), &mut out)?;
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    // A state file naming maps: read it, check every map and entry, then
-    // write map by map.
-    let entries: Vec<ebpf_sdk::Entry> =
-        EntryReader::new(reader, &name).collect::<Result<_, _>>()?;
-    let doc = load_doc(&target.schema)?;
-    let mut names: Vec<String> = Vec::new();
-    for e in &entries {
-        let Some(m) = &e.map else {
-            bail!(
-                "{}: this file does not name maps (`maps: {{NAME: [...]}}`); give --map NAME",
-                e.origin
-            );
+    let backup_for = |map: &MapHandle, several: bool| -> anyhow::Result<Option<PathBuf>> {
+        if dry_run {
+            return Ok(None);
+        }
+        let path = match (&args.backup, args.prune && !args.no_backup) {
+            (Some(p), _) if several => {
+                PathBuf::from(format!("{}.{}.jsonl", p.display(), map.schema().name))
+            }
+            (Some(p), _) => p.clone(),
+            (None, true) => default_backup_path(&map.schema().name),
+            (None, false) => return Ok(None),
         };
-        doc.map(m).map_err(SdkError::NoSuchMap)?;
-        if !names.contains(m) {
-            names.push(m.clone());
-        }
-    }
-    let mut handles = Vec::new();
-    for n in &names {
-        let schema = doc.map(n).map_err(SdkError::NoSuchMap)?;
-        let pin = source::pin_path(schema, None, target.pin_dir.as_deref());
-        let h = MapHandle::open(schema, &pin)?;
-        // Validate this map's entries before anything is written anywhere.
-        for e in entries
-            .iter()
-            .filter(|e| e.map.as_deref() == Some(n.as_str()))
+        backup_map(map, &path)?;
+        ui.note(&format!(
+            "{}: backup of the current entries in {} (restore: ebpf-sdk apply --prune -f {})",
+            map.schema().name,
+            path.display(),
+            path.display()
+        ));
+        Ok(Some(path))
+    };
+    let outcome = (|| -> anyhow::Result<()> {
+        if target.schema.map.is_some()
+            || (target.schema.elf.is_none() && target.schema.schema.is_none())
         {
-            h.encode_key(&e.key, e.byte_order, &e.origin)?;
-            h.encode_value(
-                e.value.as_ref().unwrap_or(&Value::Null),
-                e.byte_order,
-                &e.origin,
+            // One map: stream the file.
+            let (schema, pin) = resolve(target)?;
+            let map = MapHandle::open(&schema, &pin)?;
+            let backup = backup_for(&map, false)?;
+            run_one(
+                &map,
+                &pin,
+                backup.as_deref(),
+                &mut EntryReader::new(reader, &name),
+                &mut out,
             )?;
+            return Ok(());
         }
-        handles.push(h);
-    }
-    for h in &handles {
-        let mut mine = entries
-            .iter()
-            .filter(|e| e.map.as_deref() == Some(h.schema().name.as_str()))
-            .cloned()
-            .map(Ok);
-        run_one(h, &mut mine, &mut out)?;
-    }
+        // A state file naming maps: read it, check every map and entry, then
+        // write map by map.
+        let entries: Vec<ebpf_sdk::Entry> =
+            EntryReader::new(reader, &name).collect::<Result<_, _>>()?;
+        let doc = load_doc(&target.schema)?;
+        let mut names: Vec<String> = Vec::new();
+        for e in &entries {
+            let Some(m) = &e.map else {
+                bail!(
+                    "{}: this file does not name maps (`maps: {{NAME: [...]}}`); give --map NAME",
+                    e.origin
+                );
+            };
+            doc.map(m).map_err(SdkError::NoSuchMap)?;
+            if !names.contains(m) {
+                names.push(m.clone());
+            }
+        }
+        let mut handles = Vec::new();
+        for n in &names {
+            let schema = doc.map(n).map_err(SdkError::NoSuchMap)?;
+            let pin = source::pin_path(schema, None, target.pin_dir.as_deref());
+            let h = MapHandle::open(schema, &pin)?;
+            // Validate this map's entries before anything is written anywhere.
+            for e in entries
+                .iter()
+                .filter(|e| e.map.as_deref() == Some(n.as_str()))
+            {
+                h.encode_key(&e.key, e.byte_order, &e.origin)?;
+                h.encode_value(
+                    e.value.as_ref().unwrap_or(&Value::Null),
+                    e.byte_order,
+                    &e.origin,
+                )?;
+            }
+            handles.push((h, pin));
+        }
+        for (h, pin) in &handles {
+            let backup = backup_for(h, handles.len() > 1)?;
+            let mut mine = entries
+                .iter()
+                .filter(|e| e.map.as_deref() == Some(h.schema().name.as_str()))
+                .cloned()
+                .map(Ok);
+            run_one(h, pin, backup.as_deref(), &mut mine, &mut out)?;
+        }
+        Ok(())
+    })();
     out.flush()?;
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(&serde_json::Value::Array(records))? + "\n";
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report {}", path.display()))?;
+    }
+    outcome?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -553,3 +553,159 @@ fn describe_and_refuse_a_different_map() {
     );
     assert_eq!(fw.table_entries().len(), 1, "nothing written");
 }
+
+#[test]
+fn backup_restores_and_a_full_map_is_reported() {
+    let Some(fw) = Fw::load("backup_restores_and_a_full_map_is_reported") else {
+        return;
+    };
+    let rules = |ips: std::ops::Range<u32>| -> String {
+        ips.map(|i| {
+            format!(
+                "{{\"key\": {{\"prefixLen\": 64, \"ingress_ifindex\": 3, \"ip_data\": \"10.1.{}.{}\"}}, \"value\": {{\"rules\": [{{\"ruleId\": {}, \"protocol\": 6, \"dstPortStart\": {}, \"action\": 1}}]}}}}\n",
+                i / 256,
+                i % 256,
+                i % 100 + 1,
+                i % 65536
+            )
+        })
+        .collect()
+    };
+    let f = fw.tmp.path().join("rules.jsonl");
+    std::fs::write(&f, rules(0..40)).unwrap();
+    fw.ok(&["apply", "--map", TABLE, "-f", f.to_str().unwrap()]);
+    let mut before = fw.table_entries();
+    before.sort_by(|a, b| a.key.cmp(&b.key));
+
+    // Prune down to one rule with an explicit backup, then restore from it.
+    let backup = fw.tmp.path().join("backup.jsonl");
+    std::fs::write(&f, rules(5..6)).unwrap();
+    let out = fw.run(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        f.to_str().unwrap(),
+        "--prune",
+        "--backup",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fw.table_entries().len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap().lines().count(),
+        40
+    );
+    fw.ok(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        backup.to_str().unwrap(),
+        "--prune",
+        "--no-backup",
+    ]);
+    let mut after = fw.table_entries();
+    after.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(after, before, "restored to the identical bytes");
+
+    // --prune without --backup backs up by default, privately, in $TMPDIR.
+    let out = fw.run(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        f.to_str().unwrap(),
+        "--prune",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let path = err
+        .split_whitespace()
+        .find(|w| w.contains("ebpf-sdk-backup-"))
+        .unwrap_or_else(|| panic!("no backup path in: {err}"));
+    let meta = std::fs::metadata(path).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert!(path.starts_with(fw.tmp.path().to_str().unwrap()));
+
+    // The table holds 1024 entries: 1100 stop part way, exactly counted,
+    // with a machine-readable record.
+    std::fs::write(&f, rules(0..1100)).unwrap();
+    let report = fw.tmp.path().join("report.json");
+    let out = fw.run(&[
+        "apply",
+        "--map",
+        TABLE,
+        "-f",
+        f.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let in_map = fw.table_entries().len();
+    assert_eq!(in_map, 1024);
+    // 10.1.0.5 was already there and is rewritten in place: 1023 new keys
+    // fill the trie, so the first 1024 entries of the file were written.
+    let err = stderr(&out);
+    assert!(err.contains("1024 of 1100 entries were written"), "{err}");
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(rec[0]["ok"], false);
+    assert_eq!(rec[0]["written"], 1024);
+    assert_eq!(rec[0]["map"], TABLE);
+}
+
+#[test]
+fn ctrl_c_stops_apply_and_says_how_far_it_got() {
+    let Some(fw) = Fw::load("ctrl_c_stops_apply_and_says_how_far_it_got") else {
+        return;
+    };
+    // Many entries for the LRU debug map (it never fills up).
+    let f = fw.tmp.path().join("many.jsonl");
+    let mut text = String::new();
+    for i in 0..400_000u32 {
+        text.push_str(&format!(
+            "{{\"key\": {{\"saddr\": \"10.{}.{}.{}\", \"sport\": {}, \"proto\": 6}}, \"value\": {{}}}}\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255,
+            i % 60000
+        ));
+    }
+    std::fs::write(&f, text).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ebpf-sdk"))
+        .current_dir(repo())
+        .args([
+            "apply",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--pin-dir",
+        ])
+        .arg(fw.guard.dir())
+        .args(["--map", "ingress_node_firewall_debug_map", "-f"])
+        .arg(&f)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let written: usize = err
+        .split("interrupted; ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no progress in: {err}"));
+    // What it says was written is what is in the map.
+    let in_map = bpftool::map_dump(&fw.pin("ingress_node_firewall_debug_map"))
+        .unwrap()
+        .len();
+    assert_eq!(in_map, written, "{err}");
+}

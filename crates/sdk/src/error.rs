@@ -90,6 +90,16 @@ pub enum SdkError {
         /// The kernel's description.
         live: String,
     },
+    /// Stopped by the user (SIGINT) part way.
+    #[error("{map}: interrupted; {written} of {requested} entries were written")]
+    Interrupted {
+        /// Map name.
+        map: String,
+        /// Entries written before stopping (the batch in flight completed).
+        written: usize,
+        /// Entries asked for.
+        requested: usize,
+    },
     /// An operation the map type does not have.
     #[error("{map}: {detail}")]
     Unsupported {
@@ -107,6 +117,8 @@ pub enum ErrorClass {
     Input,
     /// The kernel refused or the map is not usable: exit 3.
     Kernel,
+    /// Stopped by SIGINT: exit 130.
+    Interrupted,
 }
 
 impl SdkError {
@@ -117,6 +129,7 @@ impl SdkError {
             | SdkError::Batch { .. }
             | SdkError::Mismatch { .. }
             | SdkError::Unsupported { .. } => ErrorClass::Kernel,
+            SdkError::Interrupted { .. } => ErrorClass::Interrupted,
             _ => ErrorClass::Input,
         }
     }

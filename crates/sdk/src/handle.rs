@@ -2,6 +2,8 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ebpf_sdk_backend::{BackendError, Map, MapBackend, MapInfo, ObjectRef, UpdateFlags};
@@ -58,6 +60,10 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Flags for every update (default: create or replace).
     pub flags: Option<UpdateFlags>,
+    /// Set (e.g. from a SIGINT handler) to stop: before any write nothing is
+    /// written; during writes the current batch completes and the error says
+    /// how many entries were written.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// The difference between the input and the map, and what was written.
@@ -107,6 +113,12 @@ pub enum ApplyEvent<'a> {
     Written(usize),
     /// One difference (only when the map is read: prune or dry run).
     Diff(DiffKind, &'a Decoded),
+}
+
+fn cancelled(opts: &ApplyOptions) -> bool {
+    opts.cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
 /// Map type, key size and value size of the live map against the schema.
@@ -463,6 +475,13 @@ impl MapHandle {
             }
             if spool.len() % 65536 == 0 {
                 on(ApplyEvent::Validated(spool.len()));
+                if cancelled(opts) {
+                    return Err(SdkError::Interrupted {
+                        map: self.schema.name.clone(),
+                        written: 0,
+                        requested: spool.len(),
+                    });
+                }
             }
         }
         if let Some((first, second)) = spool.seal().map_err(io_err)? {
@@ -563,6 +582,13 @@ impl MapHandle {
         let mut keys = Vec::with_capacity(batch * key_size);
         let mut values = Vec::with_capacity(batch * value_size);
         spool.for_each_batch(batch, |first, ks, vs, count| {
+            if cancelled(opts) {
+                return Err(SdkError::Interrupted {
+                    map: map_name.clone(),
+                    written,
+                    requested: n,
+                });
+            }
             let (ks, vs, count) = if skip[first..first + count].iter().any(|s| *s) {
                 keys.clear();
                 values.clear();
