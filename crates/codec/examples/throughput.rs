@@ -8,9 +8,14 @@ use ebpf_sdk_codec::{parse_yaml, Codec};
 use ebpf_sdk_schema::Document;
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let doc = Document::from_json(include_str!("../tests/fixtures/firewall.json")).expect("fixture");
-    let codec = Codec::new(doc.map("ingress_node_firewall_table_map").expect("map")).expect("codec");
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let doc =
+        Document::from_json(include_str!("../tests/fixtures/firewall.json")).expect("fixture");
+    let codec =
+        Codec::new(doc.map("ingress_node_firewall_table_map").expect("map")).expect("codec");
     let key = parse_yaml("{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}").expect("key");
     for rules in [10usize, 100] {
         let text: Vec<String> = (0..rules)
@@ -29,8 +34,12 @@ fn main() {
 
         let t = Instant::now();
         for _ in 0..n {
-            codec.encode_key_into(black_box(&key), &mut kbuf).expect("key");
-            codec.encode_value_into(black_box(&value), &mut vbuf).expect("value");
+            codec
+                .encode_key_into(black_box(&key), &mut kbuf)
+                .expect("key");
+            codec
+                .encode_value_into(black_box(&value), &mut vbuf)
+                .expect("value");
             black_box((&kbuf, &vbuf));
         }
         let enc = t.elapsed();

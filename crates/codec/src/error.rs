@@ -173,18 +173,48 @@ pub(crate) struct Fault {
 
 #[derive(Debug)]
 pub(crate) enum FaultKind {
-    OutOfRange { given: String, ty: String, range: String },
-    Mismatch { ty: String, expected: String, given: String },
-    TooLong { ty: String, max: usize, given: usize, unit: &'static str },
-    UnknownField { field: Box<str>, valid: Vec<String> },
-    UnionChoice { ty: String, members: Vec<String>, given: Vec<String> },
-    UnknownVariant { ty: String, name: String, variants: Vec<String> },
-    PerCpuCount { ncpus: usize, given: usize },
+    OutOfRange {
+        given: String,
+        ty: String,
+        range: String,
+    },
+    Mismatch {
+        ty: String,
+        expected: String,
+        given: String,
+    },
+    TooLong {
+        ty: String,
+        max: usize,
+        given: usize,
+        unit: &'static str,
+    },
+    UnknownField {
+        field: Box<str>,
+        valid: Vec<String>,
+    },
+    UnionChoice {
+        ty: String,
+        members: Vec<String>,
+        given: Vec<String>,
+    },
+    UnknownVariant {
+        ty: String,
+        name: String,
+        variants: Vec<String>,
+    },
+    PerCpuCount {
+        ncpus: usize,
+        given: usize,
+    },
 }
 
 impl Fault {
     pub(crate) fn new(kind: FaultKind) -> Self {
-        Fault { kind, rev_path: Vec::new() }
+        Fault {
+            kind,
+            rev_path: Vec::new(),
+        }
     }
 
     pub(crate) fn at_field(mut self, name: &str) -> Self {
@@ -204,18 +234,53 @@ impl Fault {
             push_seg(&mut path, seg);
         }
         match self.kind {
-            FaultKind::OutOfRange { given, ty, range } => CodecError::OutOfRange { path, given, ty, range },
-            FaultKind::Mismatch { ty, expected, given } => CodecError::Mismatch { path, ty, expected, given },
-            FaultKind::TooLong { ty, max, given, unit } => CodecError::TooLong { path, ty, max, given, unit },
+            FaultKind::OutOfRange { given, ty, range } => CodecError::OutOfRange {
+                path,
+                given,
+                ty,
+                range,
+            },
+            FaultKind::Mismatch {
+                ty,
+                expected,
+                given,
+            } => CodecError::Mismatch {
+                path,
+                ty,
+                expected,
+                given,
+            },
+            FaultKind::TooLong {
+                ty,
+                max,
+                given,
+                unit,
+            } => CodecError::TooLong {
+                path,
+                ty,
+                max,
+                given,
+                unit,
+            },
             FaultKind::UnknownField { field, valid } => {
                 push_seg(&mut path, &Seg::Field(field));
                 CodecError::UnknownField { path, valid }
             }
-            FaultKind::UnionChoice { ty, members, given } => CodecError::UnionChoice { path, ty, members, given },
-            FaultKind::UnknownVariant { ty, name, variants } => {
-                CodecError::UnknownVariant { path, ty, name, variants }
+            FaultKind::UnionChoice { ty, members, given } => CodecError::UnionChoice {
+                path,
+                ty,
+                members,
+                given,
+            },
+            FaultKind::UnknownVariant { ty, name, variants } => CodecError::UnknownVariant {
+                path,
+                ty,
+                name,
+                variants,
+            },
+            FaultKind::PerCpuCount { ncpus, given } => {
+                CodecError::PerCpuCount { path, ncpus, given }
             }
-            FaultKind::PerCpuCount { ncpus, given } => CodecError::PerCpuCount { path, ncpus, given },
         }
     }
 }

@@ -64,7 +64,11 @@ fn is_node(v: &Value) -> bool {
 
 fn err(path: &str, reason: impl Into<String>) -> CodecError {
     CodecError::Legacy {
-        path: if path.is_empty() { "document".into() } else { path.to_string() },
+        path: if path.is_empty() {
+            "document".into()
+        } else {
+            path.to_string()
+        },
         reason: reason.into(),
     }
 }
@@ -80,7 +84,13 @@ pub fn to_concise(doc: &Value) -> Result<(Value, Option<ByteOrder>), CodecError>
         return Ok((node(doc, "", None)?, None));
     }
     let Value::Map(m) = doc else {
-        return Err(err("", format!("expected a mapping with key/value nodes, got {}", doc.describe())));
+        return Err(err(
+            "",
+            format!(
+                "expected a mapping with key/value nodes, got {}",
+                doc.describe()
+            ),
+        ));
     };
     let mut order = None;
     let mut out = Map::with_capacity(m.len());
@@ -120,10 +130,17 @@ fn node(v: &Value, path: &str, default_kind: Option<&str>) -> Result<Value, Code
     };
     let kind = match field(m, "kind") {
         Some(Value::String(k)) => k.to_ascii_uppercase(),
-        Some(other) => return Err(err(path, format!("`kind` must be a string, got {}", other.describe()))),
+        Some(other) => {
+            return Err(err(
+                path,
+                format!("`kind` must be a string, got {}", other.describe()),
+            ))
+        }
         None => match default_kind {
             Some(k) => k.to_ascii_uppercase(),
-            None if field(m, "member").is_some_and(|x| matches!(x, Value::List(_))) => "STRUCT".into(),
+            None if field(m, "member").is_some_and(|x| matches!(x, Value::List(_))) => {
+                "STRUCT".into()
+            }
             None => "INT".into(),
         },
     };
@@ -133,17 +150,31 @@ fn node(v: &Value, path: &str, default_kind: Option<&str>) -> Result<Value, Code
                 None => return Ok(Value::Null),
                 Some(Value::List(l)) => l,
                 Some(other) => {
-                    return Err(err(path, format!("`member` of a {kind} must be a list, got {}", other.describe())))
+                    return Err(err(
+                        path,
+                        format!(
+                            "`member` of a {kind} must be a list, got {}",
+                            other.describe()
+                        ),
+                    ))
                 }
             };
             let mut out = Map::with_capacity(members.len());
             for (i, mem) in members.iter().enumerate() {
                 let Some(Value::Map(mm)) = Some(mem) else {
-                    return Err(err(&format!("{path}.member[{i}]"), "expected a member node"));
+                    return Err(err(
+                        &format!("{path}.member[{i}]"),
+                        "expected a member node",
+                    ));
                 };
                 let name = match field(mm, "variable_name") {
                     Some(Value::String(n)) => n.clone(),
-                    _ => return Err(err(&format!("{path}.member[{i}]"), "member without `variable_name`")),
+                    _ => {
+                        return Err(err(
+                            &format!("{path}.member[{i}]"),
+                            "member without `variable_name`",
+                        ))
+                    }
                 };
                 let converted = node(mem, &join(path, &name), None)?;
                 if !matches!(converted, Value::Null) {
@@ -153,7 +184,11 @@ fn node(v: &Value, path: &str, default_kind: Option<&str>) -> Result<Value, Code
                     out.insert(name, converted);
                 }
             }
-            Ok(if out.is_empty() { Value::Null } else { Value::Map(out) })
+            Ok(if out.is_empty() {
+                Value::Null
+            } else {
+                Value::Map(out)
+            })
         }
         "ARRAY" => {
             let elem_kind = match field(m, "member") {
@@ -182,7 +217,11 @@ fn node(v: &Value, path: &str, default_kind: Option<&str>) -> Result<Value, Code
                             .enumerate()
                             .map(|(i, it)| node(it, &format!("{path}[{i}]"), None))
                             .collect::<Result<Vec<_>, _>>()?;
-                        Ok(if out.iter().all(|x| matches!(x, Value::Null)) { Value::Null } else { Value::List(out) })
+                        Ok(if out.iter().all(|x| matches!(x, Value::Null)) {
+                            Value::Null
+                        } else {
+                            Value::List(out)
+                        })
                     }
                     _ => Ok(Value::Null),
                 },
@@ -241,10 +280,19 @@ other: 5
 
     #[test]
     fn errors_name_the_place() {
-        let e = to_concise(&parse_yaml("key: {kind: STRUCT, member: [{kind: INT, input: 1}]}").unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), "key.member[0]: legacy template: member without `variable_name`");
+        let e = to_concise(
+            &parse_yaml("key: {kind: STRUCT, member: [{kind: INT, input: 1}]}").unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "key.member[0]: legacy template: member without `variable_name`"
+        );
         let e = to_concise(&parse_yaml("key: {kind: STRUCT, member: 3}").unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), "key: legacy template: `member` of a STRUCT must be a list, got 3");
+        assert_eq!(
+            e.to_string(),
+            "key: legacy template: `member` of a STRUCT must be a list, got 3"
+        );
         assert!(to_concise(&parse_yaml("[1]").unwrap()).is_err());
         assert!(!is_legacy(&parse_yaml("key: {prefixLen: 1}").unwrap()));
     }

@@ -89,7 +89,8 @@ pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;
 pub use value::{
-    parse_json, parse_json_bytes, parse_yaml, parse_yaml_bytes, parse_yaml_documents, Map, Value, MAX_DEPTH,
+    parse_json, parse_json_bytes, parse_yaml, parse_yaml_bytes, parse_yaml_documents, Map, Value,
+    MAX_DEPTH,
 };
 
 use ebpf_sdk_schema::MapSchema;
@@ -118,7 +119,11 @@ fn side_plan(
             if t.size != size {
                 return Err(CodecError::InvalidSchema {
                     path: root.to_string(),
-                    reason: format!("{} is {} B but the map's {root} size is {size} B", t.display_name(), t.size),
+                    reason: format!(
+                        "{} is {} B but the map's {root} size is {size} B",
+                        t.display_name(),
+                        t.size
+                    ),
                 });
             }
             Plan::new(root, t, schema.endian, options).map(Some)
@@ -140,7 +145,13 @@ impl Codec {
         Ok(Codec {
             map: schema.name.clone(),
             key: side_plan("key", schema.key.as_ref(), schema.key_size, schema, options)?,
-            value: side_plan("value", schema.value.as_ref(), schema.value_size, schema, options)?,
+            value: side_plan(
+                "value",
+                schema.value.as_ref(),
+                schema.value_size,
+                schema,
+                options,
+            )?,
             percpu: schema.is_percpu(),
         })
     }
@@ -222,7 +233,12 @@ impl Codec {
     /// array, a list counts as per-CPU when its first element is shaped like
     /// a whole array: a list, or a string for byte and `char` arrays.)
     /// `buf` is left all zero on error.
-    pub fn encode_percpu_value_into(&self, value: &Value, ncpus: usize, buf: &mut [u8]) -> Result<(), CodecError> {
+    pub fn encode_percpu_value_into(
+        &self,
+        value: &Value,
+        ncpus: usize,
+        buf: &mut [u8],
+    ) -> Result<(), CodecError> {
         let plan = self.value_or_err()?;
         let stride = self.percpu_stride();
         let expected = stride.checked_mul(ncpus).ok_or(CodecError::BufferSize {
@@ -240,7 +256,9 @@ impl Codec {
         buf.fill(0);
         let size = plan.size();
         let result = if plan::is_percpu_list(plan.node(), value) {
-            let Value::List(items) = value else { unreachable!("checked by is_percpu_list") };
+            let Value::List(items) = value else {
+                unreachable!("checked by is_percpu_list")
+            };
             if items.len() != ncpus {
                 Err(Fault::new(FaultKind::PerCpuCount {
                     ncpus,
@@ -261,12 +279,13 @@ impl Codec {
             Err(Fault::new(FaultKind::PerCpuCount { ncpus, given: 1 }).into_error(plan.root()))
         } else {
             let (first, rest) = buf.split_at_mut(stride);
-            plan::encode(plan.node(), value, &mut first[..size]).map(|()| {
-                for slot in rest.chunks_exact_mut(stride.max(1)) {
-                    slot.copy_from_slice(first);
-                }
-            })
-            .map_err(|f| f.into_error(plan.root()))
+            plan::encode(plan.node(), value, &mut first[..size])
+                .map(|()| {
+                    for slot in rest.chunks_exact_mut(stride.max(1)) {
+                        slot.copy_from_slice(first);
+                    }
+                })
+                .map_err(|f| f.into_error(plan.root()))
         };
         if result.is_err() {
             buf.fill(0);
@@ -320,8 +339,10 @@ impl Codec {
 /// CPU. Meant for display: a sum may not fit the field's C type.
 pub fn sum_percpu(values: &[Value]) -> Value {
     let mut iter = values.iter();
-    let Some(first) = iter.next() else { return Value::Null };
-    iter.fold(first.clone(), |acc, v| add(acc, v))
+    let Some(first) = iter.next() else {
+        return Value::Null;
+    };
+    iter.fold(first.clone(), add)
 }
 
 fn decimal(s: &str) -> Option<u128> {

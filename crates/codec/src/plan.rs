@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use ebpf_sdk_schema::{ByteOrder, Format, Member, TypeKind, TypeNode};
 
@@ -132,7 +133,7 @@ struct Group {
 
 #[derive(Debug, Clone)]
 struct Field {
-    name: Box<str>,
+    name: Arc<str>,
     offset: usize,
     /// Bitfield: bit offset from the record start and width.
     bits: Option<(u32, u32)>,
@@ -162,7 +163,12 @@ fn bad(path: &str, reason: impl Into<String>) -> CodecError {
 impl Plan {
     /// Compiles `ty` for a target of byte order `endian`. `root` names the
     /// value in error paths (`key`, `value`).
-    pub fn new(root: &str, ty: &TypeNode, endian: ByteOrder, options: &CodecOptions) -> Result<Plan, CodecError> {
+    pub fn new(
+        root: &str,
+        ty: &TypeNode,
+        endian: ByteOrder,
+        options: &CodecOptions,
+    ) -> Result<Plan, CodecError> {
         let cx = Cx {
             target: endian,
             force: options.byte_order,
@@ -260,7 +266,10 @@ fn root_what(root: &str) -> &'static str {
 
 fn compile(t: &TypeNode, cx: &Cx, path: &mut String, depth: usize) -> Result<Node, CodecError> {
     if depth > MAX_TYPE_DEPTH {
-        return Err(bad(path, format!("types nested deeper than {MAX_TYPE_DEPTH} levels")));
+        return Err(bad(
+            path,
+            format!("types nested deeper than {MAX_TYPE_DEPTH} levels"),
+        ));
     }
     let size = t.size as usize;
     let ty: Box<str> = t.display_name().into();
@@ -288,30 +297,46 @@ fn compile(t: &TypeNode, cx: &Cx, path: &mut String, depth: usize) -> Result<Nod
             ty,
         })),
         TypeKind::Bool if int_size => Node::Bool(Box::new(Scalar { size, order, ty })),
-        TypeKind::Float if size == 4 || size == 8 => Node::Float(Box::new(Scalar { size, order, ty })),
+        TypeKind::Float if size == 4 || size == 8 => {
+            Node::Float(Box::new(Scalar { size, order, ty }))
+        }
         TypeKind::Enum { signed, variants } if int_size => Node::Enum(Box::new(EnumNode {
             size,
             signed: *signed,
             order,
-            variants: variants.iter().map(|v| (v.name.as_str().into(), v.value)).collect(),
+            variants: variants
+                .iter()
+                .map(|v| (v.name.as_str().into(), v.value))
+                .collect(),
             ty,
         })),
         // Sizes no C scalar has (`long double`, odd BTF): raw bytes.
-        TypeKind::Int { .. } | TypeKind::Pointer | TypeKind::Bool | TypeKind::Float | TypeKind::Enum { .. } => {
-            raw(ty)
-        }
+        TypeKind::Int { .. }
+        | TypeKind::Pointer
+        | TypeKind::Bool
+        | TypeKind::Float
+        | TypeKind::Enum { .. } => raw(ty),
         TypeKind::Opaque => raw(ty),
         TypeKind::Struct { members } | TypeKind::Union { members } => {
             let union = matches!(t.kind, TypeKind::Union { .. });
-            Node::Record(Box::new(compile_record(t, members, union, cx, path, depth)?))
+            Node::Record(Box::new(compile_record(
+                t, members, union, cx, path, depth,
+            )?))
         }
-        TypeKind::Array { len, element, format } => {
+        TypeKind::Array {
+            len,
+            element,
+            format,
+        } => {
             let len = *len as usize;
             let elem_size = element.size as usize;
             if len.checked_mul(elem_size) != Some(size) {
                 return Err(bad(
                     path,
-                    format!("array {} has {len} elements of {elem_size} B but size {size}", t.name),
+                    format!(
+                        "array {} has {len} elements of {elem_size} B but size {size}",
+                        t.name
+                    ),
                 ));
             }
             let at = path.len();
@@ -378,10 +403,21 @@ fn compile_record(
     };
     flatten(&mut rec, t, members, union, 0, &[], cx, path, depth)?;
     rec.decode = (0..rec.fields.len())
-        .filter(|&i| rec.fields[i].alts.iter().all(|&(g, a)| rec.groups[usize::from(g)].chosen == a))
+        .filter(|&i| {
+            rec.fields[i]
+                .alts
+                .iter()
+                .all(|&(g, a)| rec.groups[usize::from(g)].chosen == a)
+        })
         .collect();
     if rec.fields.len() > LINEAR_LOOKUP {
-        rec.index = Some(rec.fields.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect());
+        rec.index = Some(
+            rec.fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (Box::from(&*f.name), i))
+                .collect(),
+        );
     }
     Ok(rec)
 }
@@ -402,7 +438,10 @@ fn flatten(
     depth: usize,
 ) -> Result<(), CodecError> {
     if depth > MAX_TYPE_DEPTH {
-        return Err(bad(path, format!("types nested deeper than {MAX_TYPE_DEPTH} levels")));
+        return Err(bad(
+            path,
+            format!("types nested deeper than {MAX_TYPE_DEPTH} levels"),
+        ));
     }
     let group = if is_union {
         let g = u16::try_from(rec.groups.len())
@@ -450,12 +489,28 @@ fn flatten(
         let member_bits = base_bits + u64::from(m.offset) * 8;
         if m.name.is_empty() {
             match &m.ty.kind {
-                TypeKind::Struct { members: inner } => {
-                    flatten(rec, &m.ty, inner, false, member_bits, &my_alts, cx, path, depth + 1)?
-                }
-                TypeKind::Union { members: inner } => {
-                    flatten(rec, &m.ty, inner, true, member_bits, &my_alts, cx, path, depth + 1)?
-                }
+                TypeKind::Struct { members: inner } => flatten(
+                    rec,
+                    &m.ty,
+                    inner,
+                    false,
+                    member_bits,
+                    &my_alts,
+                    cx,
+                    path,
+                    depth + 1,
+                )?,
+                TypeKind::Union { members: inner } => flatten(
+                    rec,
+                    &m.ty,
+                    inner,
+                    true,
+                    member_bits,
+                    &my_alts,
+                    cx,
+                    path,
+                    depth + 1,
+                )?,
                 // An unnamed bitfield or member is padding: always zero.
                 _ => {}
             }
@@ -473,13 +528,20 @@ fn flatten(
                 if !scalar || w == 0 || u64::from(w) > u64::from(m.ty.size) * 8 {
                     return Err(bad(
                         path,
-                        format!("bitfield of {w} bits in {} ({} B)", m.ty.display_name(), m.ty.size),
+                        format!(
+                            "bitfield of {w} bits in {} ({} B)",
+                            m.ty.display_name(),
+                            m.ty.size
+                        ),
                     ));
                 }
                 let abs = base_bits + u64::from(m.bit_offset);
                 let abs = u32::try_from(abs).map_err(|_| bad(path, "bit offset too large"))?;
                 if abs % 8 + w > 128 {
-                    return Err(bad(path, format!("bitfield of {w} bits spans more than 16 bytes")));
+                    return Err(bad(
+                        path,
+                        format!("bitfield of {w} bits spans more than 16 bytes"),
+                    ));
                 }
                 Some((abs, w))
             }
@@ -509,7 +571,10 @@ pub(crate) fn choose_alternative(members: &[Member], union_size: u32) -> Option<
         return Some(i);
     }
     let max = cands.clone().map(|(_, m)| m.ty.size).max()?;
-    cands.clone().find(|(_, m)| m.ty.size == max).map(|(i, _)| i)
+    cands
+        .clone()
+        .find(|(_, m)| m.ty.size == max)
+        .map(|(i, _)| i)
 }
 
 fn alt_description(m: &Member) -> String {
@@ -735,7 +800,9 @@ fn encode_float(s: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                 "nan" => f64::NAN,
                 "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
                 "-inf" | "-infinity" => f64::NEG_INFINITY,
-                _ => lower.parse::<f64>().map_err(|_| mismatch(&s.ty, FORMS, v))?,
+                _ => lower
+                    .parse::<f64>()
+                    .map_err(|_| mismatch(&s.ty, FORMS, v))?,
             }
         }
         _ => return Err(mismatch(&s.ty, FORMS, v)),
@@ -749,10 +816,18 @@ fn encode_float(s: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                 range: format!("{}..={}", f32::MIN, f32::MAX),
             }));
         }
-        let bits = if x.is_nan() { f32::NAN.to_bits() } else { f.to_bits() };
+        let bits = if x.is_nan() {
+            f32::NAN.to_bits()
+        } else {
+            f.to_bits()
+        };
         store(buf, u128::from(bits), s.order);
     } else {
-        let bits = if x.is_nan() { f64::NAN.to_bits() } else { x.to_bits() };
+        let bits = if x.is_nan() {
+            f64::NAN.to_bits()
+        } else {
+            x.to_bits()
+        };
         store(buf, u128::from(bits), s.order);
     }
     Ok(())
@@ -814,7 +889,10 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
         Value::Null => return Ok(()),
         _ => {
             let expected = if r.union {
-                format!("a mapping with exactly one of {}", r.groups[0].alts.join(", "))
+                format!(
+                    "a mapping with exactly one of {}",
+                    r.groups[0].alts.join(", ")
+                )
             } else {
                 "a mapping of field names to values".to_string()
             };
@@ -831,6 +909,11 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
             })
         })?;
         hint = i + 1;
+        if matches!(fv, Value::Null) {
+            // `field: null` is the same as leaving it out (zero), also for
+            // counting which union member was given.
+            continue;
+        }
         let f = &r.fields[i];
         for &(g, a) in &f.alts {
             let c = &mut chosen[usize::from(g)];
@@ -838,7 +921,10 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                 *c = a;
             } else if *c != a {
                 let grp = &r.groups[usize::from(g)];
-                let mut given = vec![grp.alts[usize::from(*c)].clone(), grp.alts[usize::from(a)].clone()];
+                let mut given = vec![
+                    grp.alts[usize::from(*c)].clone(),
+                    grp.alts[usize::from(a)].clone(),
+                ];
                 given.sort_by_key(|name| grp.alts.iter().position(|x| x == name));
                 return Err(Fault::new(FaultKind::UnionChoice {
                     ty: grp.ty.to_string(),
@@ -900,7 +986,11 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
             if items.len() > a.len {
                 return Err(too_long(&a.ty, a.len, items.len(), "elements"));
             }
-            for (i, (item, slot)) in items.iter().zip(buf.chunks_exact_mut(a.elem_size.max(1))).enumerate() {
+            for (i, (item, slot)) in items
+                .iter()
+                .zip(buf.chunks_exact_mut(a.elem_size.max(1)))
+                .enumerate()
+            {
                 encode(&a.elem, item, slot).map_err(|e| e.at_index(i))?;
             }
             Ok(())
@@ -910,7 +1000,11 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                 return Err(too_long(&a.ty, a.len, s.len(), "bytes"));
             }
             if s.contains('\0') {
-                return Err(mismatch(&a.ty, "a string without NUL bytes (the rest is NUL-padded)", v));
+                return Err(mismatch(
+                    &a.ty,
+                    "a string without NUL bytes (the rest is NUL-padded)",
+                    v,
+                ));
             }
             buf[..s.len()].copy_from_slice(s.as_bytes());
             Ok(())
@@ -922,7 +1016,10 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
 
 fn array_forms(a: &ArrayNode) -> String {
     match a.kind {
-        ArrKind::Text => format!("a string of up to {} bytes or a list of up to {} numbers", a.len, a.len),
+        ArrKind::Text => format!(
+            "a string of up to {} bytes or a list of up to {} numbers",
+            a.len, a.len
+        ),
         ArrKind::Bytes => format!(
             "a list of up to {} numbers, a 0x hex string{}",
             a.len,
@@ -941,13 +1038,18 @@ fn encode_byte_string(a: &ArrayNode, s: &str, v: &Value, buf: &mut [u8]) -> Resu
     let t = s.trim();
     let need = |n: usize, what: &str| {
         if a.len < n {
-            Err(mismatch(&a.ty, format!("{} ({what} needs {n} bytes)", array_forms(a)), v))
+            Err(mismatch(
+                &a.ty,
+                format!("{} ({what} needs {n} bytes)", array_forms(a)),
+                v,
+            ))
         } else {
             Ok(())
         }
     };
     if t.starts_with("0x") || t.starts_with("0X") {
-        let bytes = sugar::parse_hex_bytes(t).map_err(|why| mismatch(&a.ty, format!("{} ({why})", array_forms(a)), v))?;
+        let bytes = sugar::parse_hex_bytes(t)
+            .map_err(|why| mismatch(&a.ty, format!("{} ({why})", array_forms(a)), v))?;
         if bytes.len() > a.len {
             return Err(too_long(&a.ty, a.len, bytes.len(), "bytes"));
         }
@@ -972,9 +1074,14 @@ fn encode_raw(r: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     match v {
         Value::Null => Ok(()),
         Value::String(s) => {
-            let bytes = sugar::parse_hex_bytes(s.trim()).map_err(|why| mismatch(&r.ty, format!("{} ({why})", forms()), v))?;
+            let bytes = sugar::parse_hex_bytes(s.trim())
+                .map_err(|why| mismatch(&r.ty, format!("{} ({why})", forms()), v))?;
             if bytes.len() != r.size {
-                return Err(mismatch(&r.ty, forms(), &Value::String(format!("{} bytes", bytes.len()))));
+                return Err(mismatch(
+                    &r.ty,
+                    forms(),
+                    &Value::String(format!("{} bytes", bytes.len())),
+                ));
             }
             buf.copy_from_slice(&bytes);
             Ok(())
@@ -1036,7 +1143,11 @@ fn scalar_value(n: &Node, bits: u128, width: u32) -> Value {
         Node::Int(i) => int_value(bits, width, i.signed),
         Node::Enum(e) => {
             let m = mask(width);
-            match e.variants.iter().find(|(_, val)| (*val as u128) & m == bits) {
+            match e
+                .variants
+                .iter()
+                .find(|(_, val)| (*val as u128) & m == bits)
+            {
                 Some((name, _)) => Value::String(name.to_string()),
                 None => int_value(bits, width, e.signed),
             }
@@ -1078,7 +1189,9 @@ pub(crate) fn decode(n: &Node, bytes: &[u8]) -> Value {
     match n {
         Node::Int(i) => {
             if i.size == 4 && i.format == Some(Format::Ip) {
-                return Value::String(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string());
+                return Value::String(
+                    Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+                );
             }
             scalar_value(n, load(bytes, i.order), i.size as u32 * 8)
         }
@@ -1092,9 +1205,11 @@ pub(crate) fn decode(n: &Node, bytes: &[u8]) -> Value {
                 let f = &r.fields[i];
                 let v = match f.bits {
                     None => decode(&f.node, &bytes[f.offset..f.offset + node_size(&f.node)]),
-                    Some((off, width)) => scalar_value(&f.node, load_bits(bytes, off, width, r.bit_order), width),
+                    Some((off, width)) => {
+                        scalar_value(&f.node, load_bits(bytes, off, width, r.bit_order), width)
+                    }
                 };
-                m.push_unique(f.name.to_string(), v);
+                m.push_unique(f.name.clone(), v);
             }
             Value::Map(m)
         }
@@ -1116,11 +1231,15 @@ fn decode_array(a: &ArrayNode, bytes: &[u8]) -> Value {
         match a.format {
             Some(Format::Hex) => return Value::String(sugar::hex_string(bytes)),
             Some(Format::Ip) if a.len == 4 => {
-                return Value::String(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string())
+                return Value::String(
+                    Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+                )
             }
             Some(Format::Ip) if a.len == 16 => {
                 if bytes[4..].iter().all(|b| *b == 0) {
-                    return Value::String(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string());
+                    return Value::String(
+                        Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+                    );
                 }
                 let mut o = [0u8; 16];
                 o.copy_from_slice(bytes);
@@ -1138,11 +1257,20 @@ fn decode_array(a: &ArrayNode, bytes: &[u8]) -> Value {
     let es = a.elem_size;
     let mut n = a.len;
     if a.trim {
-        while n > 0 && bytes[(n - 1) * es..n * es].iter().zip(a.elem_mask.iter()).all(|(b, m)| b & m == 0) {
+        while n > 0
+            && bytes[(n - 1) * es..n * es]
+                .iter()
+                .zip(a.elem_mask.iter())
+                .all(|(b, m)| b & m == 0)
+        {
             n -= 1;
         }
     }
-    Value::List((0..n).map(|i| decode(&a.elem, &bytes[i * es..(i + 1) * es])).collect())
+    Value::List(
+        (0..n)
+            .map(|i| decode(&a.elem, &bytes[i * es..(i + 1) * es]))
+            .collect(),
+    )
 }
 
 fn mark(n: &Node, m: &mut [u8]) {

@@ -37,9 +37,7 @@ impl Wide {
             } else {
                 Some(self.mag)
             }
-        } else if self.neg && self.mag != 0 {
-            None
-        } else if self.mag > mask {
+        } else if (self.neg && self.mag != 0) || self.mag > mask {
             None
         } else {
             Some(self.mag)
@@ -114,7 +112,9 @@ pub(crate) fn parse_int_text(s: &str) -> Option<Wide> {
             continue;
         }
         let d = c.to_digit(radix)?;
-        mag = mag.checked_mul(u128::from(radix))?.checked_add(u128::from(d))?;
+        mag = mag
+            .checked_mul(u128::from(radix))?
+            .checked_add(u128::from(d))?;
     }
     Some(Wide { neg, mag })
 }
@@ -130,7 +130,7 @@ pub(crate) fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, &'static str> {
         .bytes()
         .filter(|b| !matches!(b, b'_' | b' ' | b':'))
         .collect();
-    if digits.len() % 2 != 0 {
+    if digits.len() & 1 == 1 {
         return Err("a hex byte string needs two hex digits per byte");
     }
     digits
@@ -174,7 +174,10 @@ pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 pub(crate) fn mac_string(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 pub(crate) fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
@@ -203,9 +206,15 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CodecError> {
         expected: "an address/prefix-length such as 10.0.0.0/8 or fd00::/64".into(),
         given: reason,
     };
-    let (addr, len) = s.split_once('/').ok_or_else(|| bad(format!("{s:?} (no /)")))?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad(format!("{s:?} (bad address)")))?;
-    let len: u8 = len.parse().map_err(|_| bad(format!("{s:?} (bad prefix length)")))?;
+    let (addr, len) = s
+        .split_once('/')
+        .ok_or_else(|| bad(format!("{s:?} (no /)")))?;
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| bad(format!("{s:?} (bad address)")))?;
+    let len: u8 = len
+        .parse()
+        .map_err(|_| bad(format!("{s:?} (bad prefix length)")))?;
     let (bits, value): (u8, u128) = match addr {
         IpAddr::V4(a) => (32, u128::from(u32::from(a))),
         IpAddr::V6(a) => (128, u128::from(a)),
@@ -213,7 +222,11 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CodecError> {
     if len > bits {
         return Err(bad(format!("{s:?} (prefix longer than {bits})")));
     }
-    let host = if len == bits { 0 } else { mask(u32::from(bits - len)) };
+    let host = if len == bits {
+        0
+    } else {
+        mask(u32::from(bits - len))
+    };
     if value & host != 0 {
         return Err(bad(format!("{s:?} (host bits set)")));
     }
@@ -233,7 +246,10 @@ mod tests {
         assert_eq!(w("0b1010").as_deref(), Some("10"));
         assert_eq!(w("1_000").as_deref(), Some("1000"));
         assert_eq!(w("+7").as_deref(), Some("7"));
-        assert_eq!(w("340282366920938463463374607431768211455").as_deref(), Some("340282366920938463463374607431768211455"));
+        assert_eq!(
+            w("340282366920938463463374607431768211455").as_deref(),
+            Some("340282366920938463463374607431768211455")
+        );
         assert_eq!(w("340282366920938463463374607431768211456"), None);
         assert_eq!(w("0x"), None);
         assert_eq!(w("1.5"), None);
@@ -252,12 +268,29 @@ mod tests {
         assert_eq!(n(255).to_bits(8, false), Some(255));
         assert_eq!(n(-1).to_bits(8, false), None);
         assert_eq!(n(i128::MIN).to_bits(128, true), Some(1u128 << 127));
-        assert_eq!(Wide { neg: false, mag: u128::MAX }.to_bits(128, false), Some(u128::MAX));
-        assert_eq!(Wide { neg: false, mag: u128::MAX }.to_bits(128, true), None);
+        assert_eq!(
+            Wide {
+                neg: false,
+                mag: u128::MAX
+            }
+            .to_bits(128, false),
+            Some(u128::MAX)
+        );
+        assert_eq!(
+            Wide {
+                neg: false,
+                mag: u128::MAX
+            }
+            .to_bits(128, true),
+            None
+        );
         assert_eq!(n(-4).to_bits(3, true), Some(0b100));
         assert_eq!(range_text(16, false), "0..=65535");
         assert_eq!(range_text(8, true), "-128..=127");
-        assert_eq!(range_text(128, true), "-170141183460469231731687303715884105728..=170141183460469231731687303715884105727");
+        assert_eq!(
+            range_text(128, true),
+            "-170141183460469231731687303715884105728..=170141183460469231731687303715884105727"
+        );
         assert_eq!(sign_extend(0b100, 3), -4);
         assert_eq!(sign_extend(u128::MAX, 128), -1);
     }
@@ -265,12 +298,21 @@ mod tests {
     #[test]
     fn bytes_forms() {
         assert_eq!(parse_hex_bytes("0x0a0B"), Ok(vec![10, 11]));
-        assert_eq!(parse_hex_bytes("0xde_ad be:ef"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
+        assert_eq!(
+            parse_hex_bytes("0xde_ad be:ef"),
+            Ok(vec![0xde, 0xad, 0xbe, 0xef])
+        );
         assert!(parse_hex_bytes("0xabc").is_err());
         assert!(parse_hex_bytes("0xzz").is_err());
         assert_eq!(hex_string(&[0, 0xff]), "0x00ff");
-        assert_eq!(parse_mac("AA:bb:0c:dd:ee:ff"), Some([0xaa, 0xbb, 0x0c, 0xdd, 0xee, 0xff]));
-        assert_eq!(parse_mac("aa-bb-cc-dd-ee-ff"), Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]));
+        assert_eq!(
+            parse_mac("AA:bb:0c:dd:ee:ff"),
+            Some([0xaa, 0xbb, 0x0c, 0xdd, 0xee, 0xff])
+        );
+        assert_eq!(
+            parse_mac("aa-bb-cc-dd-ee-ff"),
+            Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])
+        );
         assert_eq!(parse_mac("aa:bb:cc:dd:ee"), None);
         assert_eq!(parse_mac("aa:bb:cc:dd:ee:ff:00"), None);
         assert_eq!(mac_string(&[1, 2, 3, 0xa, 0xb, 0xc]), "01:02:03:0a:0b:0c");

@@ -29,19 +29,42 @@ pub fn template(schema: &MapSchema) -> String {
         schema.name, schema.map_type, schema.key_size, schema.value_size, schema.max_entries
     ));
     out.push_str("# Fields left out (or null) are zero; lists shorter than their array are\n");
-    out.push_str("# zero-filled; unknown fields are errors. Integers: 10, -3, 0x1f, 0o17, 0b101.\n");
+    out.push_str(
+        "# zero-filled; unknown fields are errors. Integers: 10, -3, 0x1f, 0o17, 0b101.\n",
+    );
     if schema.is_percpu() {
         out.push_str("# Per-CPU map: one value sets every CPU; a list of values sets one per possible CPU.\n");
     }
     let mut lines = Vec::new();
-    side(&mut lines, "key", schema.key.as_ref(), schema.key_size, schema.endian, "");
+    side(
+        &mut lines,
+        "key",
+        schema.key.as_ref(),
+        schema.key_size,
+        schema.endian,
+        "",
+    );
     let note = if schema.is_percpu() { "per CPU; " } else { "" };
-    side(&mut lines, "value", schema.value.as_ref(), schema.value_size, schema.endian, note);
+    side(
+        &mut lines,
+        "value",
+        schema.value.as_ref(),
+        schema.value_size,
+        schema.endian,
+        note,
+    );
     render(&lines, &mut out);
     out
 }
 
-fn side(lines: &mut Vec<Line>, name: &str, t: Option<&TypeNode>, size: u32, endian: ByteOrder, note: &str) {
+fn side(
+    lines: &mut Vec<Line>,
+    name: &str,
+    t: Option<&TypeNode>,
+    size: u32,
+    endian: ByteOrder,
+    note: &str,
+) {
     match t {
         Some(t) => entry(lines, 0, name, t, None, endian, note),
         None if size > 0 => lines.push(Line {
@@ -119,7 +142,8 @@ fn yaml_key(name: &str) -> String {
     let special = matches!(
         name.to_ascii_lowercase().as_str(),
         "null" | "true" | "false" | "~" | "yes" | "no" | "on" | "off" | "y" | "n" | ""
-    ) || name.starts_with(|c: char| c.is_ascii_digit() || "-?:,[]{}#&*!|>'\"%@`".contains(c))
+    ) || name
+        .starts_with(|c: char| c.is_ascii_digit() || "-?:,[]{}#&*!|>'\"%@`".contains(c))
         || name.contains(": ")
         || name.contains(" #");
     if special {
@@ -168,15 +192,30 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
         }
         TypeKind::Bool => {
             let what = bits.map_or(String::new(), |w| format!("{w}-bit field of "));
-            (Shape::Inline("false".into()), format!("{what}{ty}: true or false"))
+            (
+                Shape::Inline("false".into()),
+                format!("{what}{ty}: true or false"),
+            )
         }
         TypeKind::Float => (Shape::Inline("0.0".into()), ty),
-        TypeKind::Pointer => (Shape::Inline("0".into()), format!("{ty}: an address as a number")),
+        TypeKind::Pointer => (
+            Shape::Inline("0".into()),
+            format!("{ty}: an address as a number"),
+        ),
         TypeKind::Enum { variants, .. } => {
-            let zero = variants.iter().find(|v| v.value == 0).map_or("0".to_string(), |v| v.name.clone());
-            let list: Vec<String> = variants.iter().map(|v| format!("{} ({})", v.name, v.value)).collect();
+            let zero = variants
+                .iter()
+                .find(|v| v.value == 0)
+                .map_or("0".to_string(), |v| v.name.clone());
+            let list: Vec<String> = variants
+                .iter()
+                .map(|v| format!("{} ({})", v.name, v.value))
+                .collect();
             let what = bits.map_or(String::new(), |w| format!("{w}-bit field of "));
-            (Shape::Inline(zero), format!("{what}{ty}: {} or a number", list.join(" | ")))
+            (
+                Shape::Inline(zero),
+                format!("{what}{ty}: {} or a number", list.join(" | ")),
+            )
         }
         TypeKind::Opaque => {
             let v = if t.size <= 16 {
@@ -186,7 +225,10 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
             };
             (
                 Shape::Inline(v),
-                format!("{ty}, no type information: a 0x hex string or a list of exactly {} bytes", t.size),
+                format!(
+                    "{ty}, no type information: a 0x hex string or a list of exactly {} bytes",
+                    t.size
+                ),
             )
         }
         TypeKind::Struct { members } => {
@@ -210,40 +252,67 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
                 None => (Shape::Inline("null".into()), comment),
             }
         }
-        TypeKind::Array { len, element, format } => array_shape(t, *len, element, *format, endian),
+        TypeKind::Array {
+            len,
+            element,
+            format,
+        } => array_shape(t, *len, element, *format, endian),
     }
 }
 
-fn array_shape(t: &TypeNode, len: u32, element: &TypeNode, format: Option<Format>, endian: ByteOrder) -> (Shape, String) {
+fn array_shape(
+    t: &TypeNode,
+    len: u32,
+    element: &TypeNode,
+    format: Option<Format>,
+    endian: ByteOrder,
+) -> (Shape, String) {
     let ty = ty_text(t);
     let byte_elem = element.size == 1 && matches!(element.kind, TypeKind::Int { .. });
     let text = byte_elem
-        && (matches!(element.kind, TypeKind::Int { char: true, .. }) || format == Some(Format::String));
+        && (matches!(element.kind, TypeKind::Int { char: true, .. })
+            || format == Some(Format::String));
     if text {
         return (
             Shape::Inline("\"\"".into()),
-            format!("{ty}: a string of up to {len} bytes (NUL-padded) or a list of up to {len} numbers"),
+            format!(
+                "{ty}: a string of up to {len} bytes (NUL-padded) or a list of up to {len} numbers"
+            ),
         );
     }
     if byte_elem {
         let mut addr = Vec::new();
         if len >= 4 {
-            addr.push(if len >= 16 { "an IPv4/IPv6 address" } else { "an IPv4 address" });
+            addr.push(if len >= 16 {
+                "an IPv4/IPv6 address"
+            } else {
+                "an IPv4 address"
+            });
         }
         if len >= 6 {
             addr.push("a MAC address");
         }
         let (v, lead) = match format {
             Some(Format::Ip) if len >= 4 => ("0.0.0.0".to_string(), addr[0].to_string()),
-            Some(Format::Mac) if len >= 6 => ("\"00:00:00:00:00:00\"".to_string(), "a MAC address".to_string()),
-            Some(Format::Hex) => (format!("\"0x{}\"", "00".repeat(len as usize)), format!("0x hex (up to {len} bytes)")),
+            Some(Format::Mac) if len >= 6 => (
+                "\"00:00:00:00:00:00\"".to_string(),
+                "a MAC address".to_string(),
+            ),
+            Some(Format::Hex) => (
+                format!("\"0x{}\"", "00".repeat(len as usize)),
+                format!("0x hex (up to {len} bytes)"),
+            ),
             _ => {
                 let mut forms = vec![format!("0x hex (up to {len} bytes)")];
                 forms.extend(addr.iter().map(|s| s.to_string()));
                 ("[]".to_string(), forms.join(", "))
             }
         };
-        let rest = if v.starts_with('0') || v.starts_with("\"00:") { ", 0x hex" } else { "" };
+        let rest = if v.starts_with('0') || v.starts_with("\"00:") {
+            ", 0x hex"
+        } else {
+            ""
+        };
         return (
             Shape::Inline(v),
             format!("{ty}: {lead}{rest} or a list of up to {len} numbers; the rest is zero"),
@@ -335,7 +404,11 @@ fn member(lines: &mut Vec<Line>, m: &Member, endian: ByteOrder) {
             lines.push(Line {
                 indent: 0,
                 text: String::new(),
-                comment: format!("anonymous {}: give at most one of {}", ty_text(&m.ty), names.join(", ")),
+                comment: format!(
+                    "anonymous {}: give at most one of {}",
+                    ty_text(&m.ty),
+                    names.join(", ")
+                ),
             });
             if let Some(i) = choose_alternative(members, m.ty.size) {
                 member(lines, &members[i], endian);

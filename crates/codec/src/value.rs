@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -170,9 +171,12 @@ impl From<u128> for Value {
 }
 
 /// A mapping with string keys in insertion order; a key appears at most once.
+///
+/// Keys are shared strings: decoding many entries of one map reuses the
+/// schema's field names instead of allocating them.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Map {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(Arc<str>, Value)>,
 }
 
 impl Map {
@@ -191,33 +195,39 @@ impl Map {
     /// Sets `key`, replacing (in place) and returning an existing value.
     /// Linear in the number of entries.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
-        let key = key.into();
-        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+        let key: String = key.into();
+        if let Some(slot) = self.entries.iter_mut().find(|(k, _)| **k == *key) {
             return Some(std::mem::replace(&mut slot.1, value));
         }
-        self.entries.push((key, value));
+        self.entries.push((key.into(), value));
         None
     }
 
     /// Appends a key known not to be present (decoder: schema names are unique).
-    pub(crate) fn push_unique(&mut self, key: String, value: Value) {
+    pub(crate) fn push_unique(&mut self, key: Arc<str>, value: Value) {
         debug_assert!(self.get(&key).is_none());
         self.entries.push((key, value));
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, v)| v)
     }
 
     /// Mutable access to the value of `key`.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, v)| v)
     }
 
     /// Removes `key`, keeping the order of the rest.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        let i = self.entries.iter().position(|(k, _)| **k == *key)?;
         Some(self.entries.remove(i).1)
     }
 
@@ -233,12 +243,12 @@ impl Map {
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (&**k, v))
     }
 
     /// Keys in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
+        self.entries.iter().map(|(k, _)| &**k)
     }
 }
 
@@ -255,9 +265,12 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Map {
 
 impl IntoIterator for Map {
     type Item = (String, Value);
-    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    type IntoIter = std::iter::Map<
+        std::vec::IntoIter<(Arc<str>, Value)>,
+        fn((Arc<str>, Value)) -> (String, Value),
+    >;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        self.entries.into_iter().map(|(k, v)| (k.to_string(), v))
     }
 }
 
@@ -297,7 +310,7 @@ impl Serialize for Map {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.len()))?;
         for (k, v) in &self.entries {
-            map.serialize_entry(k, v)?;
+            map.serialize_entry(&**k, v)?;
         }
         map.end()
     }
@@ -421,16 +434,23 @@ impl<'de> Visitor<'de> for Seed<'_> {
                 None => out.get(&key).is_some(),
             };
             if dup {
-                return Err(de::Error::custom(format_args!("duplicate key `{key}` in a mapping")));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key `{key}` in a mapping"
+                )));
             }
             if seen.is_none() && out.len() >= 32 {
-                seen = Some(out.keys().map(str::to_string).chain([key.clone()]).collect());
+                seen = Some(
+                    out.keys()
+                        .map(str::to_string)
+                        .chain([key.clone()])
+                        .collect(),
+                );
             }
             let v = map.next_value_seed(Seed {
                 depth,
                 budget: self.budget,
             })?;
-            out.push_unique(key, v);
+            out.push_unique(key.into(), v);
         }
         Ok(Value::Map(out))
     }
@@ -492,7 +512,11 @@ impl<'de> Deserialize<'de> for Value {
             used: Cell::new(0),
             max: usize::MAX,
         };
-        Seed { depth: 0, budget: &budget }.deserialize(d)
+        Seed {
+            depth: 0,
+            budget: &budget,
+        }
+        .deserialize(d)
     }
 }
 
@@ -533,9 +557,12 @@ pub fn parse_yaml_documents(text: &str) -> Result<Vec<Value>, CodecError> {
     let budget = budget_for(text.len());
     let mut out = Vec::new();
     for doc in serde_norway::Deserializer::from_str(text) {
-        let v = Seed { depth: 0, budget: &budget }
-            .deserialize(doc)
-            .map_err(yaml_error)?;
+        let v = Seed {
+            depth: 0,
+            budget: &budget,
+        }
+        .deserialize(doc)
+        .map_err(yaml_error)?;
         out.push(v);
     }
     Ok(out)
@@ -545,13 +572,16 @@ pub fn parse_yaml_documents(text: &str) -> Result<Vec<Value>, CodecError> {
 pub fn parse_json(text: &str) -> Result<Value, CodecError> {
     let budget = budget_for(text.len());
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = Seed { depth: 0, budget: &budget }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| CodecError::Parse {
-            format: "JSON",
-            message: e.to_string(),
-        })?;
+    let v = Seed {
+        depth: 0,
+        budget: &budget,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|e| CodecError::Parse {
+        format: "JSON",
+        message: e.to_string(),
+    })?;
     Ok(v)
 }
 
@@ -578,9 +608,14 @@ mod tests {
 
     #[test]
     fn yaml_scalars_and_order() {
-        let v = parse_yaml("b: 1\na: -2\nc: 0x10\nd: 1.5\ne: true\nf: ~\ng: 10.10.10.2\nh: [1, x]\n").unwrap();
+        let v =
+            parse_yaml("b: 1\na: -2\nc: 0x10\nd: 1.5\ne: true\nf: ~\ng: 10.10.10.2\nh: [1, x]\n")
+                .unwrap();
         let m = v.as_map().unwrap();
-        assert_eq!(m.keys().collect::<Vec<_>>(), ["b", "a", "c", "d", "e", "f", "g", "h"]);
+        assert_eq!(
+            m.keys().collect::<Vec<_>>(),
+            ["b", "a", "c", "d", "e", "f", "g", "h"]
+        );
         assert_eq!(v.get("a"), Some(&Value::Int(-2)));
         assert_eq!(v.get("c"), Some(&Value::Int(16)));
         assert_eq!(v.get("d"), Some(&Value::Float(1.5)));
@@ -644,14 +679,20 @@ mod tests {
         let t = std::time::Instant::now();
         let e = parse_yaml(&doc).unwrap_err().to_string();
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
-        assert!(e.contains("repetition limit") || e.contains("alias bomb"), "{e}");
+        assert!(
+            e.contains("repetition limit") || e.contains("alias bomb"),
+            "{e}"
+        );
 
         // Wide rather than deep: one big anchor aliased many times.
         let mut doc = format!("a: &a [{}]\nb: [", vec!["1"; 20_000].join(","));
         doc.push_str(&vec!["*a"; 2000].join(","));
         doc.push_str("]\n");
         let e = parse_yaml(&doc).unwrap_err().to_string();
-        assert!(e.contains("alias bomb") || e.contains("repetition limit"), "{e}");
+        assert!(
+            e.contains("alias bomb") || e.contains("repetition limit"),
+            "{e}"
+        );
 
         // Reasonable alias use still works.
         let v = parse_yaml("base: &r {ruleId: 1, action: 2}\nrules: [*r, *r]\n").unwrap();
@@ -661,7 +702,10 @@ mod tests {
     #[test]
     fn not_utf8_and_tags_and_multi_docs() {
         let e = parse_yaml_bytes(b"a: \xff\xfe").unwrap_err();
-        assert_eq!(e.to_string(), "invalid YAML: not UTF-8 (first bad byte at offset 3)");
+        assert_eq!(
+            e.to_string(),
+            "invalid YAML: not UTF-8 (first bad byte at offset 3)"
+        );
         assert!(parse_json_bytes(b"[1, \xc3]").is_err());
         let e = parse_yaml("a: !custom 1").unwrap_err().to_string();
         assert!(e.contains("tags"), "{e}");
@@ -674,8 +718,13 @@ mod tests {
 
     #[test]
     fn json_round_trip() {
-        let v = parse_json(r#"{"x": [1, -2, "s", null, true, 2.5], "y": {"z": 18446744073709551615}}"#).unwrap();
-        assert_eq!(v.get("y").unwrap().get("z"), Some(&Value::Int(u64::MAX as i128)));
+        let v =
+            parse_json(r#"{"x": [1, -2, "s", null, true, 2.5], "y": {"z": 18446744073709551615}}"#)
+                .unwrap();
+        assert_eq!(
+            v.get("y").unwrap().get("z"),
+            Some(&Value::Int(u64::MAX as i128))
+        );
         assert_eq!(parse_json(&v.to_json()).unwrap(), v);
         assert_eq!(parse_yaml(&v.to_yaml()).unwrap(), v);
     }

@@ -16,7 +16,12 @@ fn firewall_key_exact_bytes() {
     let key = y("{prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}");
     let mut buf = [0xaau8; 24];
     c.encode_key_into(&key, &mut buf).unwrap();
-    assert_eq!(hex(&buf), hex(&unhex("40000000 06000000 0a0a0a02 000000000000000000000000")));
+    assert_eq!(
+        hex(&buf),
+        hex(&unhex(
+            "40000000 06000000 0a0a0a02 000000000000000000000000"
+        ))
+    );
     // Decode shows the address (format hint `ip`) and round-trips.
     assert_eq!(c.decode_key(&buf).unwrap(), key);
 
@@ -25,7 +30,10 @@ fn firewall_key_exact_bytes() {
         hex(&c.encode_key(&v6).unwrap()),
         hex(&unhex("60000000 02000000 fd000000000000000000000000010002"))
     );
-    assert_eq!(c.decode_key(&c.encode_key(&v6).unwrap()).unwrap(), y("{prefixLen: 96, ingress_ifindex: 2, ip_data: 'fd00::1:2'}"));
+    assert_eq!(
+        c.decode_key(&c.encode_key(&v6).unwrap()).unwrap(),
+        y("{prefixLen: 96, ingress_ifindex: 2, ip_data: 'fd00::1:2'}")
+    );
 }
 
 #[test]
@@ -37,7 +45,9 @@ fn firewall_rules_value() {
     assert_eq!(b.len(), 1200);
     assert_eq!(
         hex(&b[..24]),
-        hex(&unhex("01000000 06 5000 bb01 00 00 02   02000000 01 0000 0000 08 00 01"))
+        hex(&unhex(
+            "01000000 06 5000 bb01 00 00 02   02000000 01 0000 0000 08 00 01"
+        ))
     );
     assert!(b[24..].iter().all(|x| *x == 0));
     // Decode: all fields of each rule, trailing empty rules left out.
@@ -64,36 +74,75 @@ fn firewall_errors_are_exact() {
     let v = y("rules: [{ruleId: 1}, {ruleId: 2}, {ruleId: 3}, {ruleId: 4, dstPortStart: 1, dstPortEnd: 70000}]");
     let mut buf = vec![0xffu8; 1200];
     let e = c.encode_value_into(&v, &mut buf).unwrap_err();
-    assert_eq!(e.to_string(), "value.rules[3].dstPortEnd: 70000 does not fit in __u16 (0..=65535)");
-    assert!(buf.iter().all(|b| *b == 0), "nothing partial is left in the buffer");
+    assert_eq!(
+        e.to_string(),
+        "value.rules[3].dstPortEnd: 70000 does not fit in __u16 (0..=65535)"
+    );
+    assert!(
+        buf.iter().all(|b| *b == 0),
+        "nothing partial is left in the buffer"
+    );
 
     let e = c.encode_key(&y("{prefixlen: 64}")).unwrap_err();
-    assert_eq!(e.to_string(), "key.prefixlen: unknown field; valid fields: prefixLen, ingress_ifindex, ip_data");
+    assert_eq!(
+        e.to_string(),
+        "key.prefixlen: unknown field; valid fields: prefixLen, ingress_ifindex, ip_data"
+    );
 
     let many: Vec<String> = (0..101).map(|i| format!("{{ruleId: {i}}}")).collect();
-    let e = c.encode_value(&y(&format!("rules: [{}]", many.join(",")))).unwrap_err();
-    assert_eq!(e.to_string(), "value.rules: 101 elements given, struct ruleType_st[100] holds at most 100");
+    let e = c
+        .encode_value(&y(&format!("rules: [{}]", many.join(","))))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "value.rules: 101 elements given, struct ruleType_st[100] holds at most 100"
+    );
 
     let e = c.encode_value(&y("rules: [{ruleId: 1.5}]")).unwrap_err();
     assert_eq!(
         e.to_string(),
         "value.rules[0].ruleId: expected an integer (10, -3, 0x1f, 0o17, 0b101, or as a string) for __u32, got a float (1.5)"
     );
-    let e = c.encode_value(&y("rules: [{protocol: '0x100'}]")).unwrap_err();
-    assert_eq!(e.to_string(), "value.rules[0].protocol: \"0x100\" (= 256) does not fit in __u8 (0..=255)");
+    let e = c
+        .encode_value(&y("rules: [{protocol: '0x100'}]"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "value.rules[0].protocol: \"0x100\" (= 256) does not fit in __u8 (0..=255)"
+    );
     let e = c.encode_key(&y("{ip_data: 10.0.0.300}")).unwrap_err();
     assert_eq!(
         e.to_string(),
         "key.ip_data: expected a list of up to 16 numbers, a 0x hex string, an IPv4/IPv6 address or a MAC address for __u8[16], got \"10.0.0.300\""
     );
-    let e = c.encode_key(&y("{ip_data: '0x0102030405060708090a0b0c0d0e0f1011'}")).unwrap_err();
-    assert_eq!(e.to_string(), "key.ip_data: 17 bytes given, __u8[16] holds at most 16");
+    let e = c
+        .encode_key(&y("{ip_data: '0x0102030405060708090a0b0c0d0e0f1011'}"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "key.ip_data: 17 bytes given, __u8[16] holds at most 16"
+    );
     let e = c.encode_key(&y("{ingress_ifindex: true}")).unwrap_err();
-    assert!(e.to_string().starts_with("key.ingress_ifindex: expected an integer"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("key.ingress_ifindex: expected an integer"),
+        "{e}"
+    );
     let e = c.encode_key(&y("{ingress_ifindex: -1}")).unwrap_err();
-    assert_eq!(e.to_string(), "key.ingress_ifindex: -1 does not fit in __u32 (0..=4294967295)");
+    assert_eq!(
+        e.to_string(),
+        "key.ingress_ifindex: -1 does not fit in __u32 (0..=4294967295)"
+    );
 
-    let e = c.encode_key(&[0u8; 3].iter().map(|b| Value::from(*b)).collect::<Vec<_>>().into()).unwrap_err();
+    let e = c
+        .encode_key(
+            &[0u8; 3]
+                .iter()
+                .map(|b| Value::from(*b))
+                .collect::<Vec<_>>()
+                .into(),
+        )
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         "key: expected a mapping of field names to values for struct lpm_ip_key_st, got a list of 3 elements"
@@ -177,26 +226,59 @@ tail_tag: 127
 
     // Bitfield ranges, signed ones too.
     let e = c.encode_value(&y("log_level: 8")).unwrap_err();
-    assert_eq!(e.to_string(), "value.log_level: 8 does not fit in 3-bit field of __u32 (0..=7)");
+    assert_eq!(
+        e.to_string(),
+        "value.log_level: 8 does not fit in 3-bit field of __u32 (0..=7)"
+    );
     let e = c.encode_value(&y("ttl_adjust: -33")).unwrap_err();
-    assert_eq!(e.to_string(), "value.ttl_adjust: -33 does not fit in 6-bit field of __s32 (-32..=31)");
-    let e = c.encode_value(&y("mgmt_addr: {v4: 1.2.3.4, v6: '::1'}")).unwrap_err();
-    assert_eq!(e.to_string(), "value.mgmt_addr: union <anon> takes exactly one of v4, v6; got v4 and v6");
+    assert_eq!(
+        e.to_string(),
+        "value.ttl_adjust: -33 does not fit in 6-bit field of __s32 (-32..=31)"
+    );
+    let e = c
+        .encode_value(&y("mgmt_addr: {v4: 1.2.3.4, v6: '::1'}"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "value.mgmt_addr: union <anon> takes exactly one of v4, v6; got v4 and v6"
+    );
     let e = c.encode_value(&y("mgmt_addr: {}")).unwrap_err();
-    assert_eq!(e.to_string(), "value.mgmt_addr: union <anon> takes exactly one of v4, v6; got none");
+    assert_eq!(
+        e.to_string(),
+        "value.mgmt_addr: union <anon> takes exactly one of v4, v6; got none"
+    );
     let e = c.encode_value(&y("mode: FW_MODE_LOUD")).unwrap_err();
     assert_eq!(
         e.to_string(),
         "value.mode: `FW_MODE_LOUD` is not a variant of enum fw_mode; variants: FW_MODE_ENFORCE, FW_MODE_AUDIT, FW_MODE_DISABLED"
     );
-    let e = c.encode_value(&y("name: interface-name-too-long")).unwrap_err();
-    assert_eq!(e.to_string(), "value.name: 23 bytes given, char[16] holds at most 16");
-    let huge = Value::Map([("name", Value::String("x".repeat(3 << 20)))].into_iter().collect());
+    let e = c
+        .encode_value(&y("name: interface-name-too-long"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "value.name: 23 bytes given, char[16] holds at most 16"
+    );
+    let huge = Value::Map(
+        [("name", Value::String("x".repeat(3 << 20)))]
+            .into_iter()
+            .collect(),
+    );
     let e = c.encode_value(&huge).unwrap_err();
-    assert_eq!(e.to_string(), "value.name: 3145728 bytes given, char[16] holds at most 16");
-    let long_list = Value::Map([("mac", Value::List(vec![Value::Int(1); 100_000]))].into_iter().collect());
+    assert_eq!(
+        e.to_string(),
+        "value.name: 3145728 bytes given, char[16] holds at most 16"
+    );
+    let long_list = Value::Map(
+        [("mac", Value::List(vec![Value::Int(1); 100_000]))]
+            .into_iter()
+            .collect(),
+    );
     let e = c.encode_value(&long_list).unwrap_err();
-    assert_eq!(e.to_string(), "value.mac: 100000 elements given, __u8[6] holds at most 6");
+    assert_eq!(
+        e.to_string(),
+        "value.mac: 100000 elements given, __u8[6] holds at most 6"
+    );
 
     // Enums by number; a number without a name decodes as the number.
     let b = c.encode_value(&y("{mode: 7, features: 0x3}")).unwrap();
@@ -220,10 +302,18 @@ fn firewall_debug_key_be_fields() {
     assert_eq!(hex(&b), "0a00000101bb0600");
     assert_eq!(c.decode_key(&b).unwrap(), k);
     // A number into a __be32 is stored big-endian too.
-    assert_eq!(hex(&c.encode_key(&y("{saddr: 0x0a000001}")).unwrap()), "0a00000100000000");
+    assert_eq!(
+        hex(&c.encode_key(&y("{saddr: 0x0a000001}")).unwrap()),
+        "0a00000100000000"
+    );
     let v = y("{packets: 10, bytes: 1500, last_rule_id: -1, last_action: 2, last_ifindex: 3}");
     let b = c.encode_value(&v).unwrap();
-    assert_eq!(hex(&b), hex(&unhex("0a00000000000000 dc05000000000000 ffffffff 0200 0300")));
+    assert_eq!(
+        hex(&b),
+        hex(&unhex(
+            "0a00000000000000 dc05000000000000 ffffffff 0200 0300"
+        ))
+    );
     assert_eq!(c.decode_value(&b).unwrap(), v);
 }
 
@@ -238,7 +328,10 @@ fn firewall_statistics_percpu() {
     let b = c.encode_percpu_value(&one, 3).unwrap();
     assert_eq!(b.len(), 96);
     for cpu in 0..3 {
-        assert_eq!(hex(&b[cpu * 32..cpu * 32 + 16]), "01000000000000006400000000000000");
+        assert_eq!(
+            hex(&b[cpu * 32..cpu * 32 + 16]),
+            "01000000000000006400000000000000"
+        );
     }
     // A list: one per CPU; decode gives the list back; sum totals it.
     let per = y("[{allow_stats: {packets: 1, bytes: 100}}, {allow_stats: {packets: 2}, deny_stats: {packets: 5}}, {}]");
@@ -255,8 +348,13 @@ fn firewall_statistics_percpu() {
         e.to_string(),
         "value: per-CPU value list has 3 entries, expected one per possible CPU (4) or a single value for all"
     );
-    let e = c.encode_percpu_value(&y("[{}, {allow_stats: {packets: -1}}]"), 2).unwrap_err();
-    assert_eq!(e.to_string(), "value[cpu 1].allow_stats.packets: -1 does not fit in __u64 (0..=18446744073709551615)");
+    let e = c
+        .encode_percpu_value(&y("[{}, {allow_stats: {packets: -1}}]"), 2)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "value[cpu 1].allow_stats.packets: -1 does not fit in __u64 (0..=18446744073709551615)"
+    );
     let e = c.decode_percpu_value(&[0; 95], 3).unwrap_err();
     assert_eq!(e.to_string(), "value: buffer is 95 bytes, expected 96");
 }
@@ -272,7 +370,10 @@ fn global_data_maps() {
     bytes.extend_from_slice(b"hello %d\n");
     bytes.resize(32, 0);
     let d = c.decode_value(&bytes).unwrap();
-    assert_eq!(d.get("xdp_ingress_node_firewall_process.____fmt"), Some(&Value::from("hello %d\n")));
+    assert_eq!(
+        d.get("xdp_ingress_node_firewall_process.____fmt"),
+        Some(&Value::from("hello %d\n"))
+    );
     assert_eq!(c.encode_value(&d).unwrap(), bytes);
 }
 
@@ -313,7 +414,12 @@ byteOrder: reversed
     let schema = fw.map(TABLE).unwrap();
     let c = Codec::with_options(schema, &CodecOptions::default().byte_order(order)).unwrap();
     let key = c.encode_key(concise.get("key").unwrap()).unwrap();
-    assert_eq!(hex(&key), hex(&unhex("40000000 06000000 0a0a0a02 000000000000000000000000")));
+    assert_eq!(
+        hex(&key),
+        hex(&unhex(
+            "40000000 06000000 0a0a0a02 000000000000000000000000"
+        ))
+    );
     let value = c.encode_value(concise.get("value").unwrap()).unwrap();
     assert_eq!(hex(&value[..12]), "010000000650000000000002");
 
@@ -324,7 +430,12 @@ byteOrder: reversed
     assert_eq!(order, Some(ByteOrder::Big));
     let c = Codec::with_options(schema, &CodecOptions::default().byte_order(order)).unwrap();
     let key = c.encode_key(concise.get("key").unwrap()).unwrap();
-    assert_eq!(hex(&key), hex(&unhex("00000040 00000006 0a0a0a02 000000000000000000000000")));
+    assert_eq!(
+        hex(&key),
+        hex(&unhex(
+            "00000040 00000006 0a0a0a02 000000000000000000000000"
+        ))
+    );
 }
 
 fn check_golden(name: &str, text: &str) {
@@ -334,7 +445,10 @@ fn check_golden(name: &str, text: &str) {
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(text, want, "{name} differs; rerun with UPDATE_GOLDEN=1 to accept");
+    assert_eq!(
+        text, want,
+        "{name} differs; rerun with UPDATE_GOLDEN=1 to accept"
+    );
 }
 
 /// Every firewall map's template parses and encodes as it is, to zeros.
@@ -346,7 +460,9 @@ fn templates_encode_unchanged() {
         let parsed = parse_yaml(&t).unwrap_or_else(|e| panic!("{}: {e}\n{t}", m.name));
         let c = Codec::new(m).unwrap();
         if c.key_plan().is_some() {
-            let k = c.encode_key(parsed.get("key").unwrap_or(&Value::Null)).unwrap_or_else(|e| panic!("{e}\n{t}"));
+            let k = c
+                .encode_key(parsed.get("key").unwrap_or(&Value::Null))
+                .unwrap_or_else(|e| panic!("{e}\n{t}"));
             assert!(k.iter().all(|b| *b == 0), "{}", m.name);
         }
         if c.value_plan().is_some() {
@@ -357,7 +473,10 @@ fn templates_encode_unchanged() {
         }
     }
     check_golden("template-table.yaml", &template(doc.map(TABLE).unwrap()));
-    check_golden("template-config.yaml", &template(doc.map("ingress_node_firewall_config_map").unwrap()));
+    check_golden(
+        "template-config.yaml",
+        &template(doc.map("ingress_node_firewall_config_map").unwrap()),
+    );
     check_golden(
         "template-statistics.yaml",
         &template(doc.map("ingress_node_firewall_statistics_map").unwrap()),

@@ -40,7 +40,15 @@ fn encode_decode_body_on_random_inputs() {
         bodies::encode_decode_body(&data);
     }
     // Text that parses: short YAML documents after a fixed schema seed.
-    for text in ["{f1: 1}", "[1, 2, 3]", "{f1: '0x10', f2: [1], f3: {f4: a}}", "f2: 10.0.0.1", "{}", "~", "'eth0'"] {
+    for text in [
+        "{f1: 1}",
+        "[1, 2, 3]",
+        "{f1: '0x10', f2: [1], f3: {f4: a}}",
+        "f2: 10.0.0.1",
+        "{}",
+        "~",
+        "'eth0'",
+    ] {
         for seed in 0u8..=255 {
             let mut data = vec![seed, seed.wrapping_mul(7), 3, seed ^ 0x5a];
             data.extend_from_slice(&[0; 60]);
@@ -54,7 +62,9 @@ fn encode_decode_body_on_random_inputs() {
 #[test]
 fn regressions() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries {
         let path = e.unwrap().path();
         let data = std::fs::read(&path).unwrap();

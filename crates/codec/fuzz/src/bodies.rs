@@ -74,7 +74,11 @@ impl Gen<'_, '_> {
         };
         TypeNode {
             name: format!("{}int{}", if signed { "" } else { "u" }, size * 8),
-            typedefs: if big { vec![format!("__be{}", size * 8)] } else { vec![] },
+            typedefs: if big {
+                vec![format!("__be{}", size * 8)]
+            } else {
+                vec![]
+            },
             size,
             kind: TypeKind::Int {
                 signed,
@@ -99,7 +103,11 @@ impl Gen<'_, '_> {
                 } else {
                     raw as i128
                 };
-                let value = if self.src.chance(1, 2) { i128::from(i as u8) } else { value };
+                let value = if self.src.chance(1, 2) {
+                    i128::from(i as u8)
+                } else {
+                    value
+                };
                 EnumVariant {
                     name: format!("V{}_{i}", self.names),
                     value,
@@ -216,7 +224,10 @@ impl Gen<'_, '_> {
                     let max = unit.size * 8;
                     let mut bit = off * 8 + self.src.below(8);
                     for _ in 0..self.src.below(3) + 1 {
-                        let w = self.src.below(max.min(if unit.size == 1 { 1 } else { max })) + 1;
+                        let w = self
+                            .src
+                            .below(max.min(if unit.size == 1 { 1 } else { max }))
+                            + 1;
                         members.push(Member {
                             name: self.name(),
                             offset: bit / 8,
@@ -261,7 +272,11 @@ impl Gen<'_, '_> {
         let size = off + self.src.below(3);
         self.names += 1;
         TypeNode {
-            name: if anonymous { "struct <anon>".into() } else { format!("struct s{}", self.names) },
+            name: if anonymous {
+                "struct <anon>".into()
+            } else {
+                format!("struct s{}", self.names)
+            },
             typedefs: vec![],
             size,
             kind: TypeKind::Struct { members },
@@ -335,7 +350,11 @@ impl Gen<'_, '_> {
         let size = members.iter().map(|m| m.ty.size).max().unwrap_or(0) + self.src.below(2);
         self.names += 1;
         TypeNode {
-            name: if anonymous { "union <anon>".into() } else { format!("union u{}", self.names) },
+            name: if anonymous {
+                "union <anon>".into()
+            } else {
+                format!("union u{}", self.names)
+            },
             typedefs: vec![],
             size,
             kind: TypeKind::Union { members },
@@ -358,13 +377,21 @@ pub fn array_of(elem: TypeNode, len: u32, format: Option<Format>) -> TypeNode {
 
 /// A random type and target byte order drawn from `src`.
 pub fn gen_schema(src: &mut Src<'_>) -> (TypeNode, ByteOrder) {
-    let order = if src.chance(1, 4) { ByteOrder::Big } else { ByteOrder::Little };
+    let order = if src.chance(1, 4) {
+        ByteOrder::Big
+    } else {
+        ByteOrder::Little
+    };
     let mut g = Gen {
         src,
         names: 0,
         budget: 12,
     };
-    let t = if g.src.chance(1, 8) { g.leaf() } else { g.struct_(0, false) };
+    let t = if g.src.chance(1, 8) {
+        g.leaf()
+    } else {
+        g.struct_(0, false)
+    };
     (t, order)
 }
 
@@ -454,7 +481,10 @@ fn scalar(src: &mut Src<'_>, t: &TypeNode, bits: u32) -> (u128, Value) {
         TypeKind::Enum { signed, variants } => {
             if !variants.is_empty() && src.chance(1, 2) {
                 let v = &variants[src.below(variants.len() as u32) as usize];
-                ((v.value as u128) & mask(bits), Value::String(v.name.clone()))
+                (
+                    (v.value as u128) & mask(bits),
+                    Value::String(v.name.clone()),
+                )
             } else {
                 let (raw, text) = number(src, bits, *signed);
                 (raw, spell(src, &text))
@@ -475,7 +505,11 @@ pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut
     match &t.kind {
         TypeKind::Int { byte_order, .. } => {
             let (raw, v) = scalar(src, t, t.size * 8);
-            put_bytes(out, raw, byte_order.map_or(big_target, |o| o == ByteOrder::Big));
+            put_bytes(
+                out,
+                raw,
+                byte_order.map_or(big_target, |o| o == ByteOrder::Big),
+            );
             v
         }
         TypeKind::Enum { .. } | TypeKind::Bool => {
@@ -501,14 +535,22 @@ pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut
             for b in out.iter_mut() {
                 *b = src.byte();
             }
-            Value::String(format!("0x{}", out.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+            Value::String(format!(
+                "0x{}",
+                out.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ))
         }
-        TypeKind::Array { len, element, format } => {
+        TypeKind::Array {
+            len,
+            element,
+            format,
+        } => {
             let len = *len as usize;
             let es = element.size as usize;
             let byteish = es == 1 && matches!(element.kind, TypeKind::Int { .. });
             let text = byteish
-                && (matches!(element.kind, TypeKind::Int { char: true, .. }) || *format == Some(Format::String));
+                && (matches!(element.kind, TypeKind::Int { char: true, .. })
+                    || *format == Some(Format::String));
             if text && src.chance(1, 2) {
                 let n = src.below(len as u32 + 1) as usize;
                 let s: String = (0..n).map(|_| (b'a' + src.byte() % 26) as char).collect();
@@ -525,7 +567,13 @@ pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut
                 for b in &mut out[..n] {
                     *b = src.byte();
                 }
-                return Value::String(format!("0x{}", out[..n].iter().map(|b| format!("{b:02x}")).collect::<String>()));
+                return Value::String(format!(
+                    "0x{}",
+                    out[..n]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                ));
             }
             let k = src.below(len as u32 + 1) as usize;
             Value::List(
@@ -542,14 +590,18 @@ pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut
         TypeKind::Union { members } => {
             let mut map = ebpf_sdk_codec::Map::new();
             model_fields(src, members, true, 0, target, out, &mut map);
-            if map.is_empty() {
+            // `member: null` counts as not given.
+            if map.iter().all(|(_, v)| *v == Value::Null) {
+                map = ebpf_sdk_codec::Map::new();
                 // A union must name one member: force the first named one.
-                if let Some(m) = members.iter().find(|m| !m.name.is_empty()) {
-                    let v = model_value(src, &m.ty, target, &mut out[..m.ty.size as usize]);
-                    map.insert(m.name.clone(), v);
-                } else {
+                let Some(m) = members.iter().find(|m| !m.name.is_empty()) else {
+                    return Value::Null;
+                };
+                let v = model_value(src, &m.ty, target, &mut out[..m.ty.size as usize]);
+                if v == Value::Null {
                     return Value::Null;
                 }
+                map.insert(m.name.clone(), v);
             }
             Value::Map(map)
         }
@@ -585,7 +637,9 @@ fn model_fields(
         }
         let start = base + m.offset;
         if m.name.is_empty() {
-            if let TypeKind::Struct { members: inner } | TypeKind::Union { members: inner } = &m.ty.kind {
+            if let TypeKind::Struct { members: inner } | TypeKind::Union { members: inner } =
+                &m.ty.kind
+            {
                 let is_union = matches!(m.ty.kind, TypeKind::Union { .. });
                 model_fields(src, inner, is_union, start, target, out, map);
             }
@@ -594,7 +648,13 @@ fn model_fields(
         let v = match m.bit_size {
             Some(w) => {
                 let (raw, v) = scalar(src, &m.ty, w);
-                put_bits(out, base * 8 + m.bit_offset, w, raw, target == ByteOrder::Big);
+                put_bits(
+                    out,
+                    base * 8 + m.bit_offset,
+                    w,
+                    raw,
+                    target == ByteOrder::Big,
+                );
                 v
             }
             None => {
@@ -622,20 +682,38 @@ pub fn decode_body(data: &[u8]) {
     let mut src = Src::new(data);
     let (t, order) = gen_schema(&mut src);
     let plan = plan_for(&t, order);
-    let mut bytes: Vec<u8> = src.rest().iter().copied().cycle().take(plan.size()).collect();
+    let mut bytes: Vec<u8> = src
+        .rest()
+        .iter()
+        .copied()
+        .cycle()
+        .take(plan.size())
+        .collect();
     bytes.resize(plan.size(), 0);
     let m = plan.significant_bits();
     for (b, m) in bytes.iter_mut().zip(&m) {
         *b &= m;
     }
     let d = plan.decode(&bytes).unwrap();
-    let again = plan.encode(&d).unwrap_or_else(|e| panic!("decode output rejected: {e}\n{}", d.to_json()));
+    let again = plan
+        .encode(&d)
+        .unwrap_or_else(|e| panic!("decode output rejected: {e}\n{}", d.to_json()));
     assert_eq!(again, bytes, "encode(decode(b)) != b for {}", d.to_json());
     assert_eq!(plan.decode(&again).unwrap(), d);
     let from_yaml = parse_yaml(&d.to_yaml()).unwrap();
-    assert_eq!(plan.encode(&from_yaml).unwrap(), bytes, "via YAML {}", d.to_yaml());
+    assert_eq!(
+        plan.encode(&from_yaml).unwrap(),
+        bytes,
+        "via YAML {}",
+        d.to_yaml()
+    );
     let from_json = parse_json(&d.to_json()).unwrap();
-    assert_eq!(plan.encode(&from_json).unwrap(), bytes, "via JSON {}", d.to_json());
+    assert_eq!(
+        plan.encode(&from_json).unwrap(),
+        bytes,
+        "via JSON {}",
+        d.to_json()
+    );
 }
 
 /// Encodes a modelled value: exactly the modelled bytes; decoding them gives
@@ -646,15 +724,27 @@ pub fn model_body(data: &[u8]) {
     let plan = plan_for(&t, order);
     let mut want = vec![0u8; plan.size()];
     let v = model_value(&mut src, &t, order, &mut want);
-    let got = plan
-        .encode(&v)
-        .unwrap_or_else(|e| panic!("modelled value rejected: {e}\nvalue {}\nschema {t:#?}", v.to_json()));
+    let got = plan.encode(&v).unwrap_or_else(|e| {
+        panic!(
+            "modelled value rejected: {e}\nvalue {}\nschema {t:#?}",
+            v.to_json()
+        )
+    });
     assert_eq!(got, want, "value {} schema {t:#?}", v.to_json());
     // Decode shows one alternative of each union: bytes only a different
     // alternative covers are not in it (the significant-bits mask).
-    let masked: Vec<u8> = got.iter().zip(plan.significant_bits()).map(|(b, m)| b & m).collect();
+    let masked: Vec<u8> = got
+        .iter()
+        .zip(plan.significant_bits())
+        .map(|(b, m)| b & m)
+        .collect();
     let d = plan.decode(&got).unwrap();
-    assert_eq!(plan.encode(&d).unwrap(), masked, "decoded {}\nschema {t:#?}", d.to_json());
+    assert_eq!(
+        plan.encode(&d).unwrap(),
+        masked,
+        "decoded {}\nschema {t:#?}",
+        d.to_json()
+    );
     assert_eq!(plan.decode(&masked).unwrap(), d);
 }
 
@@ -673,7 +763,10 @@ pub fn encode_decode_body(data: &[u8]) {
                 let d = plan.decode(&buf).unwrap();
                 assert_eq!(plan.encode(&d).unwrap(), buf, "from {}", d.to_json());
             }
-            Err(_) => assert!(buf.iter().all(|b| *b == 0), "partial bytes left after an error"),
+            Err(_) => assert!(
+                buf.iter().all(|b| *b == 0),
+                "partial bytes left after an error"
+            ),
         }
     }
     model_body(data);

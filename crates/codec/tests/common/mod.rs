@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use ebpf_sdk_codec::{parse_yaml, Codec, CodecError, Plan, Value};
-use ebpf_sdk_schema::{ByteOrder, Document, EnumVariant, Format, MapSchema, Member, Pinning, TypeKind, TypeNode};
+use ebpf_sdk_schema::{
+    ByteOrder, Document, EnumVariant, Format, MapSchema, Member, Pinning, TypeKind, TypeNode,
+};
 
 pub fn int_node(name: &str, typedef: Option<&str>, size: u32, signed: bool) -> TypeNode {
     TypeNode {
@@ -188,14 +190,23 @@ pub fn struct_(name: &str, size: u32, members: Vec<Member>) -> TypeNode {
 
 pub fn union_(name: &str, size: u32, members: Vec<Member>) -> TypeNode {
     TypeNode {
-        name: if name.is_empty() { "union <anon>".into() } else { format!("union {name}") },
+        name: if name.is_empty() {
+            "union <anon>".into()
+        } else {
+            format!("union {name}")
+        },
         typedefs: vec![],
         size,
         kind: TypeKind::Union { members },
     }
 }
 
-pub fn map(map_type: &str, key: Option<TypeNode>, value: Option<TypeNode>, endian: ByteOrder) -> MapSchema {
+pub fn map(
+    map_type: &str,
+    key: Option<TypeNode>,
+    value: Option<TypeNode>,
+    endian: ByteOrder,
+) -> MapSchema {
     MapSchema {
         name: "test_map".into(),
         map_type: map_type.into(),
@@ -238,7 +249,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Bytes from hex with any whitespace.
 pub fn unhex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd hex");
+    assert!(digits.len() & 1 == 0, "odd hex");
     digits
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
@@ -262,7 +273,12 @@ pub fn round(p: &Plan, hex_bytes: &str, expected: &str) {
     let bytes = unhex(hex_bytes);
     let d = p.decode(&bytes).unwrap();
     assert_eq!(d, y(expected), "decode of {hex_bytes}: got {}", d.to_json());
-    assert_eq!(hex(&p.encode(&d).unwrap()), hex(&bytes), "re-encode of {}", d.to_json());
+    assert_eq!(
+        hex(&p.encode(&d).unwrap()),
+        hex(&bytes),
+        "re-encode of {}",
+        d.to_json()
+    );
 }
 
 pub fn firewall() -> Document {
