@@ -6,6 +6,10 @@ use crate::batch::BatchEntries;
 use crate::error::{BackendError, BatchError, MapContext, Op};
 use crate::info::MapInfo;
 
+/// Receives one batch of a streamed lookup: concatenated keys, concatenated
+/// values and the entry count; returns [`ControlFlow::Break`] to stop.
+pub type BatchSink<'a> = dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()> + 'a;
+
 /// How an update treats an existing key (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum UpdateFlags {
@@ -92,7 +96,7 @@ pub trait MapBackend {
     /// memory; `sink` returns [`ControlFlow::Break`] to stop. The default
     /// reads everything with [`MapBackend::lookup_batch`] and hands it over
     /// as one batch.
-    fn lookup_batch_chunks(&self, sink: &mut dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()>) -> Result<(), BackendError> {
+    fn lookup_batch_chunks(&self, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
         let all = self.lookup_batch()?;
         if !all.is_empty() {
             let _ = sink(&all.keys, &all.values, all.len());

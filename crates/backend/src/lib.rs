@@ -79,7 +79,7 @@ mod pin;
 mod program;
 mod sys;
 
-pub use backend::{Entries, Keys, MapBackend, UpdateFlags};
+pub use backend::{BatchSink, Entries, Keys, MapBackend, UpdateFlags};
 pub use batch::{BatchEntries, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ENTRIES};
 pub use error::{
     BackendError, BatchError, FsKind, MapContext, ObjectKind, Op, ReadOnlyReason, Target,

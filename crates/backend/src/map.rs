@@ -1,13 +1,13 @@
 //! Kernel maps.
 
-use std::ops::ControlFlow;
 use std::fmt;
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::backend::{check, Entries, Keys, MapBackend, UpdateFlags};
+use crate::backend::{check, BatchSink, Entries, Keys, MapBackend, UpdateFlags};
 use crate::batch::{
     batch_unsupported, chunked_write, default_batch_size, BatchEntries, WriteFailure,
 };
@@ -575,7 +575,7 @@ impl Map {
     /// batch to `sink` as concatenated keys and values with its entry count,
     /// so a caller can stream a large map without holding all of it. `sink`
     /// returns [`ControlFlow::Break`] to stop early.
-    pub fn lookup_batch_chunks(&self, sink: &mut dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()>) -> Result<(), BackendError> {
+    pub fn lookup_batch_chunks(&self, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
         self.lookup_batch_stream(false, sink)
     }
 
@@ -592,7 +592,7 @@ impl Map {
     fn lookup_batch_stream(
         &self,
         delete: bool,
-        sink: &mut dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()>,
+        sink: &mut BatchSink<'_>,
     ) -> Result<(), BackendError> {
         let op = if delete {
             Op::LookupAndDeleteBatch
@@ -647,11 +647,7 @@ impl Map {
         }
     }
 
-    fn lookup_by_keys(
-        &self,
-        op: Op,
-        sink: &mut dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()>,
-    ) -> Result<(), BackendError> {
+    fn lookup_by_keys(&self, op: Op, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
         let mut value = vec![0; self.value_buf_size()];
         for key in self.keys() {
             let key = key.map_err(|e| match e {
@@ -863,7 +859,7 @@ impl MapBackend for Map {
     fn lookup_batch(&self) -> Result<BatchEntries, BackendError> {
         Map::lookup_batch(self)
     }
-    fn lookup_batch_chunks(&self, sink: &mut dyn FnMut(&[u8], &[u8], usize) -> ControlFlow<()>) -> Result<(), BackendError> {
+    fn lookup_batch_chunks(&self, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
         Map::lookup_batch_chunks(self, sink)
     }
     fn update_batch(

@@ -35,7 +35,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::UpdateFlags;
 use crate::error::{BackendError, MapContext, Op, Target};
@@ -116,6 +116,8 @@ impl ReadStats {
 struct CpuRing {
     cpu: u32,
     ring: PerfRing,
+    /// `poll` reported `POLLHUP`/`POLLERR`: read, but not waited on.
+    hung_up: bool,
 }
 
 /// The perf rings of a perf event array: open, read, and removed from the
@@ -229,10 +231,16 @@ impl PerfEventArray {
             let raw = u32::try_from(ring.as_fd().as_raw_fd()).unwrap_or(u32::MAX);
             // Through the caller's map, so errors name its pin path.
             map.update(&cpu.to_ne_bytes(), &raw.to_ne_bytes(), UpdateFlags::Any)?;
-            this.rings.push(CpuRing { cpu, ring });
-            let ring = &this.rings[this.rings.len() - 1].ring;
-            ring.enable()
-                .map_err(|e| this.perf_err(Op::PerfEnable, Some(cpu), e))?;
+            this.rings.push(CpuRing {
+                cpu,
+                ring,
+                hung_up: false,
+            });
+            if let Some(r) = this.rings.last() {
+                r.ring
+                    .enable()
+                    .map_err(|e| this.perf_err(Op::PerfEnable, Some(cpu), e))?;
+            }
         }
         Ok(this)
     }
@@ -269,12 +277,15 @@ impl PerfEventArray {
 
     /// Passes every sample now in the rings to `f`, in ring order per CPU
     /// (CPUs one after the other, so samples of different CPUs are not in
-    /// time order). When there are none, waits up to `timeout` for some
-    /// (`Duration::ZERO`: do not wait) and returns as soon as any sample or
-    /// lost count arrived.
+    /// time order). When there are none, waits up to `timeout` for the
+    /// rings to wake it (`Duration::ZERO`: do not wait) and reads them
+    /// again.
     ///
-    /// A signal interrupting the wait ends the call early, possibly with
-    /// nothing read, so a caller can check its own stop flag.
+    /// The call may end before `timeout` with nothing read — a signal, or a
+    /// wakeup for records that are not samples — so callers read in a loop
+    /// (and can check their own stop flag in it). A ring whose event hangs
+    /// up (`POLLHUP`/`POLLERR`) is still read but no longer waited on, so
+    /// it cannot make the loop spin.
     ///
     /// Errors: [`BackendError::PerfBuffer`] if `poll` fails, and
     /// [`BackendError::PerfRingCorrupt`] if a ring held a record with an
@@ -287,36 +298,34 @@ impl PerfEventArray {
         timeout: Duration,
         mut f: impl FnMut(Event),
     ) -> Result<ReadStats, BackendError> {
-        let deadline = Instant::now().checked_add(timeout);
         let mut stats = ReadStats::default();
-        loop {
-            self.drain(&mut stats, &mut f)?;
-            if !stats.is_empty() {
-                return Ok(stats);
-            }
-            let remaining = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if remaining.is_zero() {
-                return Ok(stats);
-            }
-            // Round up: a sub-millisecond rest must still wait, not spin.
-            let ms = remaining
-                .as_micros()
-                .div_ceil(1000)
-                .try_into()
-                .unwrap_or(i32::MAX);
-            let fds: Vec<BorrowedFd<'_>> = self.rings.iter().map(|r| r.ring.as_fd()).collect();
-            match sys::poll_readable(&fds, ms) {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
-                    self.drain(&mut stats, &mut f)?;
-                    return Ok(stats);
-                }
-                Err(e) => return Err(self.perf_err(Op::PerfPoll, None, e)),
-            }
+        self.drain(&mut stats, &mut f)?;
+        if !stats.is_empty() || timeout.is_zero() {
+            return Ok(stats);
         }
+        // Round up: a sub-millisecond timeout must still wait, not spin.
+        let ms = timeout
+            .as_micros()
+            .div_ceil(1000)
+            .try_into()
+            .unwrap_or(i32::MAX);
+        let live: Vec<usize> = (0..self.rings.len())
+            .filter(|&i| !self.rings[i].hung_up)
+            .collect();
+        let fds: Vec<BorrowedFd<'_>> = live.iter().map(|&i| self.rings[i].ring.as_fd()).collect();
+        match sys::poll(&fds, ms) {
+            Ok(revents) => {
+                for (&i, ev) in live.iter().zip(revents) {
+                    if ev & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                        self.rings[i].hung_up = true;
+                    }
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(self.perf_err(Op::PerfPoll, None, e)),
+        }
+        self.drain(&mut stats, &mut f)?;
+        Ok(stats)
     }
 
     /// Walks every ring once.
@@ -926,6 +935,53 @@ mod tests {
             .unwrap()
             .contains("perf_event_mlock_kb"));
         assert_eq!(perf_hint(Op::PerfPoll, Some(libc::EBADF)), None);
+    }
+
+    #[test]
+    fn errors_name_the_op_map_and_cpu() {
+        let map = MapContext {
+            name: "ingress_node_fi".into(),
+            id: 3,
+            path: Some("/sys/fs/bpf/events".into()),
+        };
+        let source = io::Error::from_raw_os_error(libc::EACCES);
+        let e = BackendError::PerfBuffer {
+            op: Op::PerfEventOpen,
+            map: map.clone(),
+            cpu: Some(1),
+            hint: perf_hint(Op::PerfEventOpen, source.raw_os_error()),
+            source,
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "perf_event_open on CPU 1 for perf event array `ingress_node_fi` at /sys/fs/bpf/events: "
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("kernel.perf_event_paranoid <= 0"), "{text}");
+        assert_eq!(e.errno(), Some(libc::EACCES));
+        let e = BackendError::PerfBuffer {
+            op: Op::PerfPoll,
+            map: map.clone(),
+            cpu: None,
+            hint: None,
+            source: io::Error::from_raw_os_error(libc::EBADF),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("poll perf events for perf event array"),
+            "{e}"
+        );
+        let e = BackendError::PerfRingCorrupt {
+            map,
+            cpu: 0,
+            position: 4096,
+            size: 0xfff8,
+            available: 16,
+            ring_size: 4096,
+        };
+        assert!(e.to_string().contains("claims 65528 bytes"), "{e}");
     }
 
     #[test]

@@ -832,10 +832,10 @@ pub(crate) fn page_size() -> usize {
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
-/// `poll()` for readability on `fds`, waiting at most `timeout_ms`
-/// milliseconds (0: do not wait). Returns one flag per fd: whether it is
-/// readable. `EINTR` is an error like any other; the caller decides.
-pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+/// `poll()` for readability (`POLLIN`) on `fds`, waiting at most
+/// `timeout_ms` milliseconds (0: do not wait). Returns each fd's `revents`.
+/// `EINTR` is an error like any other; the caller decides.
+pub(crate) fn poll(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<libc::c_short>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
@@ -852,17 +852,34 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Resu
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(pfds
-        .iter()
-        .map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
-        .collect())
+    Ok(pfds.iter().map(|p| p.revents).collect())
 }
 
-/// Offsets in `struct perf_event_mmap_page` (include/uapi/linux/perf_event.h).
-const MMAP_DATA_HEAD: usize = 1024;
-const MMAP_DATA_TAIL: usize = 1032;
-const MMAP_DATA_OFFSET: usize = 1040;
-const MMAP_DATA_SIZE: usize = 1048;
+/// The words of `struct perf_event_mmap_page` this module uses.
+#[derive(Debug, Clone, Copy)]
+enum MetaWord {
+    /// `data_head`
+    Head,
+    /// `data_tail`
+    Tail,
+    /// `data_offset`
+    Offset,
+    /// `data_size`
+    Size,
+}
+
+impl MetaWord {
+    /// Byte offset in the metadata page (include/uapi/linux/perf_event.h):
+    /// 8-aligned and inside the first 4096 bytes.
+    const fn offset(self) -> usize {
+        match self {
+            MetaWord::Head => 1024,
+            MetaWord::Tail => 1032,
+            MetaWord::Offset => 1040,
+            MetaWord::Size => 1048,
+        }
+    }
+}
 
 /// A perf event with its ring buffer mapped: one metadata page followed by
 /// a power-of-two number of data pages that the kernel fills.
@@ -922,8 +939,8 @@ impl PerfRing {
         };
         // Kernels since 4.1 publish where the data area is; trust them only
         // when it lies inside the mapping (older kernels leave zeros).
-        let off = ring.meta_u64(MMAP_DATA_OFFSET, Ordering::Relaxed);
-        let size = ring.meta_u64(MMAP_DATA_SIZE, Ordering::Relaxed);
+        let off = ring.meta(MetaWord::Offset).load(Ordering::Relaxed);
+        let size = ring.meta(MetaWord::Size).load(Ordering::Relaxed);
         if size != 0 {
             let off = usize::try_from(off).map_err(|_| einval())?;
             let size = usize::try_from(size).map_err(|_| einval())?;
@@ -937,35 +954,31 @@ impl PerfRing {
         Ok(ring)
     }
 
-    fn meta(&self, offset: usize) -> &AtomicU64 {
-        debug_assert!(offset + 8 <= 4096 && offset.is_multiple_of(8));
-        // SAFETY: `offset` is one of the MMAP_* constants: 8-aligned and
-        // inside the first page, which is mapped for as long as `self`
-        // lives (the mapping is page-aligned, so the u64 is aligned).
-        // The kernel updates these words concurrently, so they are only
-        // accessed atomically, and AtomicU64 has the layout of u64.
-        unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU64>() }
-    }
-
-    fn meta_u64(&self, offset: usize, order: Ordering) -> u64 {
-        self.meta(offset).load(order)
+    fn meta(&self, word: MetaWord) -> &AtomicU64 {
+        // SAFETY: `word.offset()` is 8-aligned and below 4096, so the u64
+        // lies inside the first page (`new` requires pages of at least 4096
+        // bytes), which is mapped for as long as `self` lives; the mapping
+        // is page-aligned, so the u64 is aligned. The kernel updates these
+        // words concurrently, so they are only accessed atomically, and
+        // AtomicU64 has the size and alignment of u64.
+        unsafe { &*self.base.as_ptr().add(word.offset()).cast::<AtomicU64>() }
     }
 
     /// `data_head`, read with acquire semantics: every record before it is
     /// fully written and visible.
     pub(crate) fn data_head(&self) -> u64 {
-        self.meta_u64(MMAP_DATA_HEAD, Ordering::Acquire)
+        self.meta(MetaWord::Head).load(Ordering::Acquire)
     }
 
     /// `data_tail` (only this process writes it).
     pub(crate) fn data_tail(&self) -> u64 {
-        self.meta_u64(MMAP_DATA_TAIL, Ordering::Relaxed)
+        self.meta(MetaWord::Tail).load(Ordering::Relaxed)
     }
 
     /// Publishes `data_tail` with release semantics: every copy out of the
     /// records before it is complete before the kernel may reuse their space.
     pub(crate) fn set_data_tail(&self, tail: u64) {
-        self.meta(MMAP_DATA_TAIL).store(tail, Ordering::Release);
+        self.meta(MetaWord::Tail).store(tail, Ordering::Release);
     }
 
     /// Bytes in the data area (a power of two).

@@ -113,7 +113,7 @@ impl EventReader {
             Plan::new("value", &header, endian, &CodecOptions::default()).map_err(|source| {
                 SdkError::Encode {
                     origin: format!("event header type `{}`", header.display_name()),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
         let map = Map::open_pinned(pin)?;
@@ -164,7 +164,7 @@ impl EventReader {
     fn decode_event(&self, event: &Event) -> Result<Value, SdkError> {
         self.decode(&event.data).map_err(|source| SdkError::Encode {
             origin: format!("{}: event from CPU {}", self.pin.display(), event.cpu),
-            source,
+            source: Box::new(source),
         })
     }
 
