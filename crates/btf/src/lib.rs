@@ -350,7 +350,9 @@ fn full_map_name(btf: &Btf, short: &str, key_id: u32, value_id: u32) -> Option<S
         return None;
     }
     let pointee = |members: &[btf_rs::Member], field: &str| -> Option<u32> {
-        let m = members.iter().find(|m| btf.resolve_name(*m).ok().as_deref() == Some(field))?;
+        let m = members
+            .iter()
+            .find(|m| btf.resolve_name(*m).ok().as_deref() == Some(field))?;
         match btf.resolve_type_by_id(m.get_type_id()?).ok()? {
             Type::Ptr(p) => p.get_type_id(),
             _ => None,
@@ -358,15 +360,22 @@ fn full_map_name(btf: &Btf, short: &str, key_id: u32, value_id: u32) -> Option<S
     };
     let mut found = None;
     for sec_id in btf.resolve_ids_by_name(".maps").ok()? {
-        let Ok(Type::Datasec(ds)) = btf.resolve_type_by_id(sec_id) else { continue };
+        let Ok(Type::Datasec(ds)) = btf.resolve_type_by_id(sec_id) else {
+            continue;
+        };
         for v in &ds.variables {
             let Some(id) = v.get_type_id() else { continue };
-            let Ok(Type::Var(var)) = btf.resolve_type_by_id(id) else { continue };
-            let Ok(name) = btf.resolve_name(&var) else { continue };
+            let Ok(Type::Var(var)) = btf.resolve_type_by_id(id) else {
+                continue;
+            };
+            let Ok(name) = btf.resolve_name(&var) else {
+                continue;
+            };
             if !name.starts_with(short) {
                 continue;
             }
-            let Some(Ok(Type::Struct(def))) = var.get_type_id().map(|t| btf.resolve_type_by_id(t)) else {
+            let Some(Ok(Type::Struct(def))) = var.get_type_id().map(|t| btf.resolve_type_by_id(t))
+            else {
                 continue;
             };
             let k = pointee(&def.members, "key").unwrap_or(0);

@@ -490,7 +490,7 @@ fn parse_hex(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    if clean.len() % 2 != 0 {
+    if !clean.len().is_multiple_of(2) {
         bail!("{what}: odd number of hex digits ({})", clean.len());
     }
     (0..clean.len())
@@ -874,6 +874,12 @@ fn create(target: &MapArgs, file: Option<&Path>, ui: &Ui) -> anyhow::Result<Exit
     }
 }
 
+/// What one map's apply reads: the file itself, or entries already read.
+enum Input<'a> {
+    Reader(Box<dyn io::BufRead>),
+    Entries(&'a mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>),
+}
+
 /// The JSON record `apply --report` writes for each map.
 fn report_json(
     map: &str,
@@ -960,6 +966,7 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         dry_run,
         flags: None,
         cancel: Some(cancel),
+        parse_threads: None,
     };
     let name = file.display().to_string();
     let reader: Box<dyn io::BufRead> = if file == Path::new("-") {
@@ -982,12 +989,12 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let mut run_one = |map: &MapHandle,
                        pin: &Path,
                        backup: Option<&Path>,
-                       entries: &mut dyn Iterator<Item = Result<ebpf_sdk::Entry, SdkError>>,
+                       input: Input<'_>,
                        out: &mut io::BufWriter<io::StdoutLock<'_>>|
      -> anyhow::Result<()> {
         // Diff lines go to stdout as they are found; an output error stops.
         let mut out_err: Option<io::Error> = None;
-        let result = map.apply(entries, &opts, &mut |ev| match ev {
+        let mut on = |ev: ApplyEvent<'_>| match ev {
             ApplyEvent::Validated(n) => {
                 if let Some(pb) = &progress_bar {
                     pb.set_message("entries validated");
@@ -1007,7 +1014,11 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-        });
+        };
+        let result = match input {
+            Input::Reader(r) => map.apply_reader(r, &name, &opts, &mut on),
+            Input::Entries(e) => map.apply(e, &opts, &mut on),
+        };
         if let Some(pb) = &progress_bar {
             pb.finish_and_clear();
         }
@@ -1069,7 +1080,7 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 &map,
                 &pin,
                 backup.as_deref(),
-                &mut EntryReader::new(reader, &name),
+                Input::Reader(reader),
                 &mut out,
             )?;
             return Ok(());
@@ -1118,7 +1129,13 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 .filter(|e| e.map.as_deref() == Some(h.schema().name.as_str()))
                 .cloned()
                 .map(Ok);
-            run_one(h, pin, backup.as_deref(), &mut mine, &mut out)?;
+            run_one(
+                h,
+                pin,
+                backup.as_deref(),
+                Input::Entries(&mut mine),
+                &mut out,
+            )?;
         }
         Ok(())
     })();

@@ -216,7 +216,7 @@ fn every_firewall_map_round_trips_template_fill_encode_decode() {
             "json",
         ]);
         let v: serde_json::Value = serde_json::from_str(enc.trim()).unwrap();
-        let mut args = vec!["decode", "--elf", &*fw_leak(), "--map", &m.name];
+        let mut args = vec!["decode", "--elf", fw_leak(), "--map", &m.name];
         let key = v["key"].as_str().unwrap_or("").to_string();
         let value = v["value"].as_str().map(str::to_string);
         if !key.is_empty() {

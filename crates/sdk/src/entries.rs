@@ -42,7 +42,7 @@ pub struct Entry {
 const ENTRY_FIELDS: &[&str] = &["key", "value", "total", "byteOrder"];
 
 /// Converts one parsed document (or list element) into entries.
-fn entries_from_value(
+pub(crate) fn entries_from_value(
     v: Value,
     origin: &str,
     map: Option<&str>,
@@ -173,82 +173,6 @@ pub struct EntryReader<R> {
     doc_index: usize,
     entry_index: usize,
     eof: bool,
-    /// JSON Lines are parsed on worker threads; `None` until first needed
-    /// (or when the machine has one CPU).
-    pool: Option<LinePool>,
-    /// No worker threads could be had: parse JSON Lines here.
-    sequential: bool,
-}
-
-/// Lines parsed per job handed to a worker.
-const LINES_PER_JOB: usize = 2048;
-
-type JobResult = (u64, Vec<Result<Entry, SdkError>>);
-
-/// Worker threads that parse JSON Lines in chunks; results are put back in
-/// input order, so the reader's output is the same as parsing in line order.
-struct LinePool {
-    jobs: Option<std::sync::mpsc::SyncSender<(u64, String, Vec<(usize, String)>)>>,
-    results: std::sync::mpsc::Receiver<JobResult>,
-    workers: usize,
-    next_seq: u64,
-    sent: u64,
-    done: std::collections::BTreeMap<u64, Vec<Result<Entry, SdkError>>>,
-}
-
-impl LinePool {
-    fn start() -> Option<LinePool> {
-        // EBPF_SDK_PARSE_THREADS overrides the number of parser threads (1: none).
-        let workers = std::env::var("EBPF_SDK_PARSE_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1);
-        if workers < 2 {
-            return None;
-        }
-        let (job_tx, job_rx) =
-            std::sync::mpsc::sync_channel::<(u64, String, Vec<(usize, String)>)>(workers * 2);
-        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
-        let (res_tx, res_rx) = std::sync::mpsc::channel::<JobResult>();
-        for _ in 0..workers {
-            let rx = job_rx.clone();
-            let tx = res_tx.clone();
-            std::thread::spawn(move || loop {
-                let job = rx.lock().map(|r| r.recv());
-                let Ok(Ok((seq, name, lines))) = job else {
-                    return;
-                };
-                let mut out = Vec::with_capacity(lines.len());
-                for (line_no, line) in lines {
-                    let origin = format!("{name}:{line_no}");
-                    match parse_json(line.trim()) {
-                        Ok(v) => {
-                            let mut entries = Vec::with_capacity(1);
-                            match entries_from_value(v, &origin, None, &mut entries) {
-                                Ok(()) => out.extend(entries.into_iter().map(Ok)),
-                                Err(e) => out.push(Err(e)),
-                            }
-                        }
-                        Err(e) => out.push(Err(SdkError::Input {
-                            origin,
-                            detail: e.to_string(),
-                        })),
-                    }
-                }
-                if tx.send((seq, out)).is_err() {
-                    return;
-                }
-            });
-        }
-        Some(LinePool {
-            jobs: Some(job_tx),
-            results: res_rx,
-            workers,
-            next_seq: 0,
-            sent: 0,
-            done: Default::default(),
-        })
-    }
 }
 
 impl<R: BufRead> EntryReader<R> {
@@ -265,8 +189,6 @@ impl<R: BufRead> EntryReader<R> {
             doc_index: 0,
             entry_index: 0,
             eof: false,
-            pool: None,
-            sequential: false,
         }
     }
 
@@ -339,17 +261,6 @@ impl<R: BufRead> EntryReader<R> {
                     self.line_no -= 1;
                     self.carry = Some(line);
                     self.line_no += 1;
-                }
-                Mode::JsonLines if !self.sequential => {
-                    if self.pool.is_none() {
-                        self.pool = LinePool::start();
-                        // One CPU: parse here, line by line.
-                        if self.pool.is_none() {
-                            self.sequential = true;
-                            continue;
-                        }
-                    }
-                    return self.fill_parallel();
                 }
                 Mode::JsonLines => {
                     let Some(line) = self.read_line()? else {
@@ -426,65 +337,6 @@ impl<R: BufRead> EntryReader<R> {
                     return Ok(());
                 }
             }
-        }
-    }
-}
-
-impl<R: BufRead> EntryReader<R> {
-    /// Keeps the workers busy with chunks of lines and moves the next chunk
-    /// in input order into `pending`.
-    fn fill_parallel(&mut self) -> Result<(), SdkError> {
-        loop {
-            let pool = self.pool.as_ref().expect("pool started");
-            let in_flight = pool.sent - pool.next_seq;
-            if pool.jobs.is_some() && in_flight < (pool.workers * 2) as u64 {
-                let mut lines = Vec::with_capacity(LINES_PER_JOB);
-                while lines.len() < LINES_PER_JOB {
-                    let Some(line) = self.read_line()? else { break };
-                    if !line.trim().is_empty() {
-                        lines.push((self.line_no, line));
-                    }
-                }
-                let pool = self.pool.as_mut().expect("pool started");
-                if lines.is_empty() {
-                    pool.jobs = None;
-                } else {
-                    let seq = pool.sent;
-                    pool.sent += 1;
-                    if let Some(tx) = &pool.jobs {
-                        tx.send((seq, self.name.clone(), lines))
-                            .map_err(|_| SdkError::Input {
-                                origin: self.name.clone(),
-                                detail: "a parser thread stopped".into(),
-                            })?;
-                    }
-                }
-                continue;
-            }
-            let pool = self.pool.as_mut().expect("pool started");
-            if pool.next_seq == pool.sent {
-                // Everything read and handed out.
-                self.mode = Mode::Done;
-                self.pool = None;
-                return Ok(());
-            }
-            while !pool.done.contains_key(&pool.next_seq) {
-                let (seq, out) = pool.results.recv().map_err(|_| SdkError::Input {
-                    origin: self.name.clone(),
-                    detail: "a parser thread stopped".into(),
-                })?;
-                pool.done.insert(seq, out);
-            }
-            let out = pool.done.remove(&pool.next_seq).unwrap_or_default();
-            pool.next_seq += 1;
-            let failed = out.iter().any(|r| r.is_err());
-            self.pending.extend(out);
-            if failed {
-                // Stop at the first bad line, as the sequential reader does.
-                self.mode = Mode::Done;
-                self.pool = None;
-            }
-            return Ok(());
         }
     }
 }

@@ -26,7 +26,7 @@ impl EntryCodec {
     pub fn new(schema: &MapSchema, ncpus: usize) -> Result<Self, SdkError> {
         let codec = Codec::new(schema).map_err(|source| SdkError::Encode {
             origin: format!("schema of `{}`", schema.name),
-            source,
+            source: Box::new(source),
         })?;
         Ok(EntryCodec {
             schema: schema.clone(),
@@ -73,7 +73,7 @@ impl EntryCodec {
         )
         .map_err(|source| SdkError::Encode {
             origin: format!("schema of `{}`", self.schema.name),
-            source,
+            source: Box::new(source),
         })?;
         Ok(slot.get_or_init(|| c))
     }
@@ -93,7 +93,7 @@ impl EntryCodec {
             .encode_key_into(key, buf)
             .map_err(|source| SdkError::Encode {
                 origin: origin.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -116,7 +116,7 @@ impl EntryCodec {
         }
         .map_err(|source| SdkError::Encode {
             origin: origin.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -147,7 +147,7 @@ impl EntryCodec {
     fn read_back(&self, source: ebpf_sdk_codec::CodecError) -> SdkError {
         SdkError::Encode {
             origin: format!("{} (bytes read back)", self.schema.name),
-            source,
+            source: Box::new(source),
         }
     }
 

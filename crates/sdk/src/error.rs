@@ -26,7 +26,7 @@ pub enum SdkError {
         origin: String,
         /// The codec's error, with the path inside the value.
         #[source]
-        source: CodecError,
+        source: Box<CodecError>,
     },
     /// Two entries of one input have the same key.
     #[error("{second}: the same key as {first}; each key may appear once")]
@@ -62,7 +62,7 @@ pub enum SdkError {
     Extract(#[from] ExtractError),
     /// The kernel refused, or the map could not be opened.
     #[error(transparent)]
-    Backend(#[from] BackendError),
+    Backend(Box<BackendError>),
     /// A batch stopped part way.
     #[error("{map}: {source}; {applied} of {requested} entries were written before it stopped")]
     Batch {
@@ -74,7 +74,7 @@ pub enum SdkError {
         requested: usize,
         /// The batch error.
         #[source]
-        source: BatchError,
+        source: Box<BatchError>,
     },
     /// The live map is not the map the schema describes.
     #[error("{pin}: the pinned map does not match the schema for `{map}`: {detail}\n  schema: {ours}\n  pinned: {live}\nnothing was written")]
@@ -108,6 +108,12 @@ pub enum SdkError {
         /// What and why.
         detail: String,
     },
+}
+
+impl From<BackendError> for SdkError {
+    fn from(e: BackendError) -> Self {
+        SdkError::Backend(Box::new(e))
+    }
 }
 
 /// How the CLI maps errors to exit codes.

@@ -1,5 +1,6 @@
 //! A map opened against its schema: named values in, named values out.
 
+use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use ebpf_sdk_schema::{ByteOrder, MapSchema, TypeKind};
 use crate::entry_codec::EntryCodec;
 use crate::spool::{io_err, Spool};
 
-use crate::entries::Entry;
+use crate::entries::{Entry, EntryReader};
 use crate::source::describe_map;
 use crate::SdkError;
 
@@ -64,6 +65,9 @@ pub struct ApplyOptions {
     /// written; during writes the current batch completes and the error says
     /// how many entries were written.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Threads parsing JSON Lines in [`MapHandle::apply_reader`]; `None`:
+    /// `EBPF_SDK_PARSE_THREADS`, else the CPUs (at most 4).
+    pub parse_threads: Option<usize>,
 }
 
 /// The difference between the input and the map, and what was written.
@@ -113,6 +117,68 @@ pub enum ApplyEvent<'a> {
     Written(usize),
     /// One difference (only when the map is read: prune or dry run).
     Diff(DiffKind, &'a Decoded),
+}
+
+/// Parses and encodes one block of JSON Lines: records (key then value)
+/// and their line numbers.
+fn encode_block(
+    codec: &EntryCodec,
+    map: &str,
+    block: &[u8],
+    first_line: usize,
+    name: &str,
+) -> Result<EncodedBlock, SdkError> {
+    let (ks, vs) = (codec.key_len(), codec.value_len());
+    let mut records = Vec::with_capacity(block.len() / 64 * (ks + vs));
+    let mut lines = Vec::new();
+    let mut kbuf = vec![0u8; ks];
+    let mut vbuf = vec![0u8; vs];
+    let mut entries = Vec::with_capacity(1);
+    for (i, raw) in block.split(|b| *b == b'\n').enumerate() {
+        let t = raw.trim_ascii();
+        if t.is_empty() {
+            continue;
+        }
+        let line = first_line + i;
+        let origin = format!("{name}:{line}");
+        let text = std::str::from_utf8(t).map_err(|_| SdkError::Input {
+            origin: origin.clone(),
+            detail: "not valid UTF-8".into(),
+        })?;
+        let v = ebpf_sdk_codec::parse_json(text).map_err(|e| SdkError::Input {
+            origin: origin.clone(),
+            detail: e.to_string(),
+        })?;
+        entries.clear();
+        crate::entries::entries_from_value(v, &origin, None, &mut entries)?;
+        for e in entries.drain(..) {
+            if e.map.as_deref().is_some_and(|m| m != map) {
+                continue;
+            }
+            codec.encode_key_into(&e.key, e.byte_order, &e.origin, &mut kbuf)?;
+            let value = e.value.as_ref().unwrap_or(&Value::Null);
+            codec.encode_value_into(value, e.byte_order, &e.origin, &mut vbuf)?;
+            records.extend_from_slice(&kbuf);
+            records.extend_from_slice(&vbuf);
+            lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+        }
+    }
+    Ok((records, lines))
+}
+
+/// Encoded records (key then value, back to back) and their line numbers.
+type EncodedBlock = (Vec<u8>, Vec<u32>);
+
+/// Parser threads for JSON Lines: `EBPF_SDK_PARSE_THREADS`, else the CPUs (at most 4).
+fn parse_threads() -> usize {
+    std::env::var("EBPF_SDK_PARSE_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
 }
 
 fn cancelled(opts: &ApplyOptions) -> bool {
@@ -444,21 +510,13 @@ impl MapHandle {
     where
         I: IntoIterator<Item = Result<Entry, SdkError>>,
     {
-        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
-            return Err(SdkError::Unsupported {
-                map: self.schema.name.clone(),
-                detail: "apply does not write map-in-map or program array entries; use `update` per entry".into(),
-            });
-        }
-        let mut report = ApplyReport::default();
+        self.check_apply()?;
         let started = Instant::now();
-        let key_size = self.codec.key_len();
-        let value_size = self.codec.value_len();
-        let mut spool = Spool::new(key_size, value_size);
+        let mut spool = Spool::new(self.codec.key_len(), self.codec.value_len());
         // Where each entry came from, for duplicate-key messages (bounded).
         let mut origins: Vec<String> = Vec::new();
-        let mut kbuf = vec![0u8; key_size];
-        let mut vbuf = vec![0u8; value_size];
+        let mut kbuf = vec![0u8; self.codec.key_len()];
+        let mut vbuf = vec![0u8; self.codec.value_len()];
         for e in entries {
             let e = e?;
             if e.map.as_deref().is_some_and(|m| m != self.schema.name) {
@@ -473,24 +531,208 @@ impl MapHandle {
             if origins.len() < 100_000 {
                 origins.push(e.origin);
             }
-            if spool.len() % 65536 == 0 {
-                on(ApplyEvent::Validated(spool.len()));
-                if cancelled(opts) {
-                    return Err(SdkError::Interrupted {
-                        map: self.schema.name.clone(),
-                        written: 0,
-                        requested: spool.len(),
-                    });
-                }
+            if spool.len().is_multiple_of(65536) {
+                self.validated(&spool, opts, on)?;
             }
         }
+        let name = |i: usize| {
+            origins
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("entry #{}", i + 1))
+        };
+        self.finish_apply(spool, &name, started, opts, on)
+    }
+
+    /// [`MapHandle::apply`] from a reader, in any of the formats of
+    /// [`EntryReader`]. JSON Lines are parsed and encoded on several threads
+    /// (`EBPF_SDK_PARSE_THREADS`, default: the CPUs, at most 4), in input
+    /// order; other formats go through [`EntryReader`].
+    pub fn apply_reader<R: BufRead>(
+        &self,
+        mut reader: R,
+        name: &str,
+        opts: &ApplyOptions,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<ApplyReport, SdkError> {
+        // Look at the first line with content to pick the path.
+        let mut head = Vec::new();
+        let mut skipped_lines = 0usize;
+        loop {
+            head.clear();
+            let n = reader
+                .read_until(b'\n', &mut head)
+                .map_err(|e| SdkError::Input {
+                    origin: name.to_string(),
+                    detail: format!("cannot read: {e}"),
+                })?;
+            let t = head.trim_ascii();
+            if n == 0 || !t.is_empty() {
+                break;
+            }
+            skipped_lines += 1;
+        }
+        let threads = opts.parse_threads.unwrap_or_else(parse_threads);
+        let json_line = head.trim_ascii().starts_with(b"{") && {
+            std::str::from_utf8(head.trim_ascii())
+                .is_ok_and(|t| ebpf_sdk_codec::parse_json(t).is_ok())
+        };
+        let rest = std::io::Cursor::new(head).chain(reader);
+        if !json_line || threads < 2 {
+            let mut blank = String::new();
+            blank.extend(std::iter::repeat_n("\n", skipped_lines));
+            let all = std::io::Cursor::new(blank.into_bytes()).chain(rest);
+            return self.apply(EntryReader::new(all, name), opts, on);
+        }
+        self.check_apply()?;
+        let started = Instant::now();
+        let spool = self.spool_json_lines(rest, name, skipped_lines, threads, opts, on)?;
+        let (spool, lines) = spool;
+        let label = |i: usize| match lines.get(i) {
+            Some(l) => format!("{name}:{l}"),
+            None => format!("entry #{}", i + 1),
+        };
+        self.finish_apply(spool, &label, started, opts, on)
+    }
+
+    fn check_apply(&self) -> Result<(), SdkError> {
+        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+            return Err(SdkError::Unsupported {
+                map: self.schema.name.clone(),
+                detail: "apply does not write map-in-map or program array entries; use `update` per entry".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn validated(
+        &self,
+        spool: &Spool,
+        opts: &ApplyOptions,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<(), SdkError> {
+        on(ApplyEvent::Validated(spool.len()));
+        if cancelled(opts) {
+            return Err(SdkError::Interrupted {
+                map: self.schema.name.clone(),
+                written: 0,
+                requested: spool.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Parses and encodes JSON Lines on `threads` workers, a block of lines
+    /// per job; blocks are spooled in input order. Returns the spool and
+    /// each entry's line number.
+    fn spool_json_lines<R: BufRead>(
+        &self,
+        mut reader: R,
+        name: &str,
+        lines_before: usize,
+        threads: usize,
+        opts: &ApplyOptions,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<(Spool, Vec<u32>), SdkError> {
+        use std::collections::BTreeMap;
+        use std::sync::mpsc;
+        use std::sync::Mutex;
+
+        const BLOCK: usize = 256 << 10;
+        let (ks, vs) = (self.codec.key_len(), self.codec.value_len());
+        let mut spool = Spool::new(ks, vs);
+        let mut lines: Vec<u32> = Vec::new();
+        let read_err = |e: std::io::Error| SdkError::Input {
+            origin: name.to_string(),
+            detail: format!("cannot read: {e}"),
+        };
+        std::thread::scope(|scope| -> Result<(Spool, Vec<u32>), SdkError> {
+            let (job_tx, job_rx) = mpsc::sync_channel::<(u64, usize, Vec<u8>)>(threads * 2);
+            let job_rx = Arc::new(Mutex::new(job_rx));
+            let (res_tx, res_rx) = mpsc::channel::<(u64, Result<EncodedBlock, SdkError>)>();
+            let codec = &self.codec;
+            let map_name = self.schema.name.as_str();
+            for _ in 0..threads {
+                let job_rx = job_rx.clone();
+                let res_tx = res_tx.clone();
+                scope.spawn(move || loop {
+                    let job = job_rx.lock().map(|r| r.recv());
+                    let Ok(Ok((seq, first_line, block))) = job else {
+                        return;
+                    };
+                    let r = encode_block(codec, map_name, &block, first_line, name);
+                    if res_tx.send((seq, r)).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(res_tx);
+            let mut job_tx = Some(job_tx);
+            let (mut sent, mut received) = (0u64, 0u64);
+            let mut line_no = lines_before;
+            let mut done: BTreeMap<u64, Result<EncodedBlock, SdkError>> = BTreeMap::new();
+            let mut next_progress = 65536;
+            loop {
+                while job_tx.is_some() && sent - received < (threads * 2) as u64 {
+                    let mut block = Vec::with_capacity(BLOCK + 4096);
+                    let first = line_no + 1;
+                    while block.len() < BLOCK {
+                        let n = reader.read_until(b'\n', &mut block).map_err(read_err)?;
+                        if n == 0 {
+                            break;
+                        }
+                        line_no += 1;
+                    }
+                    if block.is_empty() {
+                        job_tx = None;
+                        break;
+                    }
+                    if let Some(tx) = &job_tx {
+                        tx.send((sent, first, block)).map_err(|_| SdkError::Input {
+                            origin: name.to_string(),
+                            detail: "a parser thread stopped".into(),
+                        })?;
+                    }
+                    sent += 1;
+                }
+                if received == sent {
+                    break;
+                }
+                while !done.contains_key(&received) {
+                    let (seq, r) = res_rx.recv().map_err(|_| SdkError::Input {
+                        origin: name.to_string(),
+                        detail: "a parser thread stopped".into(),
+                    })?;
+                    done.insert(seq, r);
+                }
+                let (records, block_lines) = done.remove(&received).expect("present")?;
+                received += 1;
+                for (rec, line) in records.chunks_exact(ks + vs).zip(block_lines) {
+                    spool.push(&rec[..ks], &rec[ks..]).map_err(io_err)?;
+                    lines.push(line);
+                }
+                if spool.len() >= next_progress {
+                    next_progress += 65536;
+                    self.validated(&spool, opts, on)?;
+                }
+            }
+            Ok((spool, lines))
+        })
+    }
+
+    /// Duplicate check, diff, write and prune of a filled spool.
+    fn finish_apply(
+        &self,
+        mut spool: Spool,
+        name: &dyn Fn(usize) -> String,
+        started: Instant,
+        opts: &ApplyOptions,
+        on: &mut dyn FnMut(ApplyEvent<'_>),
+    ) -> Result<ApplyReport, SdkError> {
+        let mut report = ApplyReport::default();
+        let key_size = self.codec.key_len();
+        let value_size = self.codec.value_len();
         if let Some((first, second)) = spool.seal().map_err(io_err)? {
-            let name = |i: usize| {
-                origins
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("entry #{}", i + 1))
-            };
             return Err(SdkError::DuplicateKey {
                 first: name(first),
                 second: name(second),
@@ -616,7 +858,7 @@ impl MapHandle {
                             map: map_name.clone(),
                             applied: written + e.applied,
                             requested: n,
-                            source: e,
+                            source: Box::new(e),
                         })
                     }
                 }
@@ -634,7 +876,7 @@ impl MapHandle {
                         map: self.schema.name.clone(),
                         applied: e.applied,
                         requested: count,
-                        source: e,
+                        source: Box::new(e),
                     })
                 }
             }

@@ -110,6 +110,8 @@ fn apply_writes_exact_bytes_and_diffs() {
             prune: true,
             dry_run: true,
             flags: None,
+            cancel: None,
+            parse_threads: None,
         },
     );
     assert!(r.diffed);
@@ -136,6 +138,8 @@ fn apply_writes_exact_bytes_and_diffs() {
             prune: true,
             dry_run: false,
             flags: None,
+            cancel: None,
+            parse_threads: None,
         },
     )
     .unwrap();
@@ -237,4 +241,49 @@ fn a_map_of_another_shape_is_refused_before_writing() {
         "{msg}"
     );
     assert!(msg.contains("nothing was written"), "{msg}");
+}
+
+#[test]
+fn json_lines_on_threads_equal_one_thread() {
+    let schema = table();
+    let text = rules(20_000, 1);
+    let mut dumps = Vec::new();
+    for threads in [1, 3] {
+        let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 30_000))).unwrap();
+        let opts = ApplyOptions {
+            parse_threads: Some(threads),
+            ..Default::default()
+        };
+        let r = h
+            .apply_reader(text.as_bytes(), "rules.jsonl", &opts, &mut |_| {})
+            .unwrap();
+        assert_eq!(r.written, 20_000);
+        dumps.push(h.backend().lookup_batch().unwrap());
+
+        // Errors name the same line, and nothing is written.
+        let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 30_000))).unwrap();
+        let mut bad = rules(12_000, 1);
+        bad.push_str("{\"key\": {\"prefixLen\": 999999999999}}\n");
+        bad.push_str(&rules(3, 1));
+        let e = h
+            .apply_reader(bad.as_bytes(), "rules.jsonl", &opts, &mut |_| {})
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("rules.jsonl:12001: key.prefixLen: 999999999999 does not fit"),
+            "{threads}: {e}"
+        );
+        assert_eq!(h.backend().lookup_batch().unwrap().len(), 0);
+        // A duplicate across blocks names both lines.
+        let dup = format!("{}{}", rules(9_000, 1), rules(1, 2));
+        let e = h
+            .apply_reader(dup.as_bytes(), "rules.jsonl", &opts, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rules.jsonl:9001: the same key as rules.jsonl:1; each key may appear once",
+            "{threads}"
+        );
+    }
+    assert_eq!(dumps[0], dumps[1]);
 }
