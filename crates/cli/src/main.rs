@@ -277,6 +277,24 @@ enum Command {
 separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several maps as\n`maps: {NAME: [entries]}`.\n\nExample:\n  ebpf-sdk apply --elf fw.o --map ingress_node_firewall_table_map -f rules.yaml --prune --dry-run"
     )]
     Apply(ApplyArgs),
+    /// Print the records a program sends through a perf event array, decoded
+    /// with a BTF type of the object (bytes past it as `payload`).
+    #[command(
+        after_help = "Example:\n  ebpf-sdk events --elf fw.o --map ingress_node_firewall_events_map --type event_hdr_st --count 3"
+    )]
+    Events {
+        #[command(flatten)]
+        target: MapArgs,
+        /// The record header's type in the object's BTF, e.g. event_hdr_st.
+        #[arg(long = "type", value_name = "NAME")]
+        type_name: String,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
     /// Remove and print the next value of a queue or stack.
     Pop {
         #[command(flatten)]
@@ -750,6 +768,12 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             w.finish()?;
         }
         Command::Apply(args) => return apply(&args, ui),
+        Command::Events {
+            target,
+            type_name,
+            count,
+            timeout,
+        } => return events(&target, &type_name, count, timeout, ui),
         Command::Pop { target } => return pop_or_peek(&target, true),
         Command::Peek { target } => return pop_or_peek(&target, false),
         Command::Enrich {
@@ -770,6 +794,69 @@ fn ebpf_sdk_btf_extract(elf: &Path) -> anyhow::Result<Document> {
 
 fn hex_plain(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn events(
+    target: &MapArgs,
+    type_name: &str,
+    count: Option<usize>,
+    timeout: Option<f64>,
+    ui: &Ui,
+) -> anyhow::Result<ExitCode> {
+    let Some(elf) = target.schema.elf.as_deref() else {
+        bail!("events needs --elf FILE: the record type comes from the object's BTF");
+    };
+    let (schema, pin) = resolve(target)?;
+    if schema.map_type != "perf_event_array" {
+        bail!(
+            "{} is a {}, not a perf_event_array",
+            schema.name,
+            schema.map_type
+        );
+    }
+    let (header, endian) = ebpf_sdk::events::header_type(elf, type_name)?;
+    let mut reader = ebpf_sdk::events::EventReader::open(&pin, header, endian)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
+        .context("cannot handle SIGINT")?;
+    let deadline =
+        timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t.max(0.0)));
+    let mut out = io::stdout().lock();
+    let mut seen = 0usize;
+    ui.note(&format!(
+        "{}: reading events on CPUs {:?} (Ctrl-C stops)",
+        schema.name,
+        reader.cpus()
+    ));
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if count.is_some_and(|c| seen >= c) {
+            break;
+        }
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(left) => left.min(std::time::Duration::from_millis(200)),
+                None => break,
+            },
+            None => std::time::Duration::from_millis(200),
+        };
+        let max = count.map_or(1024, |c| c - seen);
+        for (cpu, mut v) in reader.next_batch(wait, max)? {
+            if let Value::Map(m) = &mut v {
+                m.insert("cpu", Value::Int(i128::from(cpu)));
+            }
+            writeln!(out, "{}", v.to_json())?;
+            seen += 1;
+        }
+        out.flush()?;
+    }
+    if reader.lost() > 0 {
+        eprintln!(
+            "{}: {} events were lost (the ring was full)",
+            schema.name,
+            reader.lost()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pop_or_peek(target: &MapArgs, pop: bool) -> anyhow::Result<ExitCode> {

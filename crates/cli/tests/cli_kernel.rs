@@ -709,3 +709,95 @@ fn ctrl_c_stops_apply_and_says_how_far_it_got() {
         .len();
     assert_eq!(in_map, written, "{err}");
 }
+
+/// Ethernet + IPv4 + ICMP echo request from `src` (checksums are not
+/// checked by the firewall, so they are left zero).
+fn icmp_echo(src: [u8; 4]) -> Vec<u8> {
+    let mut p = vec![0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00];
+    p.extend([0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0]);
+    p.extend(src);
+    p.extend([10, 0, 0, 1]);
+    p.extend([8, 0, 0, 0, 0xbe, 0xef, 0, 1]);
+    p.extend(0..56u8);
+    p
+}
+
+#[test]
+fn events_are_read_and_decoded_with_the_btf_type() {
+    let Some(fw) = Fw::load("events_are_read_and_decoded_with_the_btf_type") else {
+        return;
+    };
+    let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    fw.ok(&[
+        "update",
+        "--map",
+        TABLE,
+        "--key",
+        &format!("{{prefixLen: 64, ingress_ifindex: {lo}, ip_data: 10.9.8.7}}"),
+        "--value",
+        "{rules: [{ruleId: 42, protocol: 1, icmpType: 8, action: 1}]}",
+    ]);
+    let mut reader = std::process::Command::new(assert_cmd::cargo::cargo_bin("ebpf-sdk"))
+        .current_dir(repo())
+        .args([
+            "events",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--pin-dir",
+        ])
+        .arg(fw.guard.dir())
+        .args([
+            "--map",
+            "ingress_node_firewall_events_map",
+            "--type",
+            "event_hdr_st",
+            "--count",
+            "2",
+            "--timeout",
+            "20",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the reader has put its rings into the map: it says so on stderr.
+    let mut err = std::io::BufReader::new(reader.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.contains("reading events on CPUs"), "{first}");
+    let prog = ebpf_sdk::backend::Program::open_pinned(
+        fw.guard
+            .prog_path("xdp_ingress_node_firewall_process")
+            .unwrap(),
+    )
+    .unwrap();
+    let packet = icmp_echo([10, 9, 8, 7]);
+    let mut ctx: Vec<u8> = Vec::new();
+    for v in [0u32, packet.len() as u32, 0, lo, 0, 0] {
+        ctx.extend(v.to_ne_bytes());
+    }
+    let run = prog.test_run(&packet, Some(&ctx), 2).unwrap();
+    assert_eq!(run.retval, 1, "XDP_DROP");
+    let out = reader.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(out.status.success(), "{rest}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for e in &lines {
+        assert_eq!(e["ruleId"], 42);
+        assert_eq!(e["action"], 1);
+        assert_eq!(e["ifId"], lo);
+        assert_eq!(e["pktLength"], packet.len());
+        let payload = e["payload"].as_str().unwrap();
+        assert!(payload.starts_with("0x020000000001"), "{payload}");
+    }
+}
