@@ -1,0 +1,201 @@
+//! The bytes we encode equal the bytes the C compiler lays out: a C program
+//! fills the firewall's structs (from `firewall-ebpf/firewall.h`) with known
+//! values and prints them as hex; we encode the same values, written as a
+//! user would write them in YAML, from the schema extracted from the object.
+//! Decoding the C bytes gives the values back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ebpf_sdk::{parse_inline, EntryCodec};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const C_PROGRAM: &str = r#"
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "firewall.h"
+
+static void hex(const char *name, const void *p, size_t n) {
+    const unsigned char *b = p;
+    printf("%s ", name);
+    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
+    printf("\n");
+}
+
+int main(void) {
+    struct lpm_ip_key_st k4; memset(&k4, 0, sizeof k4);
+    k4.prefixLen = 56; k4.ingress_ifindex = 7;
+    inet_pton(AF_INET, "192.168.10.0", k4.ip_data);
+    hex("key4", &k4, sizeof k4);
+
+    struct lpm_ip_key_st k6; memset(&k6, 0, sizeof k6);
+    k6.prefixLen = 96; k6.ingress_ifindex = 0x01020304;
+    inet_pton(AF_INET6, "fd00:1:2::a", k6.ip_data);
+    hex("key6", &k6, sizeof k6);
+
+    struct rulesVal_st r; memset(&r, 0, sizeof r);
+    r.rules[0].ruleId = 1; r.rules[0].protocol = 6; r.rules[0].dstPortStart = 8080;
+    r.rules[0].dstPortEnd = 8090; r.rules[0].action = 1;
+    r.rules[1].ruleId = 70000; r.rules[1].protocol = 1; r.rules[1].icmpType = 8;
+    r.rules[1].icmpCode = 3; r.rules[1].action = 2;
+    r.rules[99].ruleId = 0xffffffff; r.rules[99].dstPortStart = 65535; r.rules[99].action = 2;
+    hex("rules", &r, sizeof r);
+
+    struct ruleStatistics_st st; memset(&st, 0, sizeof st);
+    st.allow_stats.packets = 1; st.allow_stats.bytes = 0x1122334455667788ULL;
+    st.deny_stats.packets = 3; st.deny_stats.bytes = 4;
+    hex("stats", &st, sizeof st);
+
+    struct fw_config_st c; memset(&c, 0, sizeof c);
+    c.mode = FW_MODE_AUDIT; c.log_prio = FW_LOG_PRIO_LOW; c.verbose = 200;
+    c.max_event_bytes = 1500; c.features = FW_FEAT_NO_DEBUG_MAP;
+    c.log_level = 5; c.sample_rate = 31; c.flags_reserved = 0xabcdef;
+    c.ttl_adjust = -7; c.prio_bias = -512;
+    c.mgmt_port = htons(8443);
+    inet_pton(AF_INET6, "2001:db8::1", c.mgmt_addr.v6);
+    strcpy(c.name, "edge-fw");
+    c.mgmt_netmask = htonl(0xffffff00);
+    c.s8_val = -128; c.s16_val = -2; c.s32_val = -100000; c.s64_val = -5000000000LL;
+    c.enabled = 1;
+    unsigned char mac[6] = {0x02, 0x42, 0xac, 0x11, 0x00, 0x02};
+    memcpy(c.mac, mac, 6);
+    c.port_matrix[0][0] = 1; c.port_matrix[0][2] = 3; c.port_matrix[1][1] = 65535;
+    c.tail_tag = 9;
+    hex("config", &c, sizeof c);
+
+    struct dbg_key_st dk; memset(&dk, 0, sizeof dk);
+    inet_pton(AF_INET, "10.9.8.7", &dk.saddr); dk.sport = htons(53); dk.proto = 17;
+    hex("dbgkey", &dk, sizeof dk);
+
+    struct event_hdr_st ev; memset(&ev, 0, sizeof ev);
+    ev.ifId = 6; ev.ruleId = 42; ev.action = 1; ev.pktLength = 98;
+    hex("event", &ev, sizeof ev);
+    return 0;
+}
+"#;
+
+/// (label, map, key or value, YAML as a user writes it)
+const CASES: &[(&str, &str, &str, &str)] = &[
+    ("key4", "ingress_node_firewall_table_map", "key", "{prefixLen: 56, ingress_ifindex: 7, ip_data: 192.168.10.0}"),
+    ("key6", "ingress_node_firewall_table_map", "key", "{prefixLen: 96, ingress_ifindex: 0x01020304, ip_data: 'fd00:1:2::a'}"),
+    // rules[2..99] are `{}`: see `case_yaml`.
+    (
+        "rules",
+        "ingress_node_firewall_table_map",
+        "value",
+        "rules:\n- {ruleId: 1, protocol: 6, dstPortStart: 8080, dstPortEnd: 8090, action: 1}\n\
+         - {ruleId: 70000, protocol: 1, icmpType: 8, icmpCode: 3, action: 2}\n\
+         EMPTY97\
+         - {ruleId: 0xffffffff, dstPortStart: 65535, action: 2}\n",
+    ),
+    (
+        "stats",
+        "ingress_node_firewall_statistics_map",
+        "value",
+        "{allow_stats: {packets: 1, bytes: 0x1122334455667788}, deny_stats: {packets: 3, bytes: 4}}",
+    ),
+    (
+        "config",
+        "ingress_node_firewall_config_map",
+        "value",
+        "mode: FW_MODE_AUDIT\nlog_prio: FW_LOG_PRIO_LOW\nverbose: 200\nmax_event_bytes: 1500\n\
+         features: FW_FEAT_NO_DEBUG_MAP\nlog_level: 5\nsample_rate: 31\nflags_reserved: 0xabcdef\n\
+         ttl_adjust: -7\nprio_bias: -512\nmgmt_port: 8443\nmgmt_addr: {v6: '2001:db8::1'}\nname: edge-fw\n\
+         mgmt_netmask: 255.255.255.0\ns8_val: -128\ns16_val: -2\ns32_val: -100000\ns64_val: -5000000000\n\
+         enabled: true\nmac: '02:42:ac:11:00:02'\nport_matrix: [[1, 0, 3], [0, 65535]]\ntail_tag: 9\n",
+    ),
+    ("dbgkey", "ingress_node_firewall_debug_map", "key", "{saddr: 10.9.8.7, sport: 53, proto: 17}"),
+];
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn encoding_matches_what_gcc_lays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fill.c");
+    let bin = dir.path().join("fill");
+    std::fs::write(&src, C_PROGRAM).unwrap();
+    let out = Command::new("gcc")
+        .args(["-std=gnu11", "-Wall", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-I")
+        .arg(repo().join("firewall-ebpf"))
+        .output()
+        .expect("gcc is needed for the C cross-check");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&bin).output().unwrap();
+    let text = String::from_utf8(run.stdout).unwrap();
+    let c: std::collections::HashMap<&str, Vec<u8>> = text
+        .lines()
+        .map(|l| {
+            let (name, hex) = l.split_once(' ').unwrap();
+            (name, unhex(hex))
+        })
+        .collect();
+
+    let doc =
+        ebpf_sdk::load_document(Some(&repo().join("firewall-ebpf/firewall.bpf.o")), None).unwrap();
+    for (label, map, side, yaml) in CASES {
+        let schema = doc.map(map).unwrap();
+        // One CPU: per-CPU values are compared for a single slot.
+        let codec = EntryCodec::new(schema, 1).unwrap();
+        let yaml = yaml.replace("EMPTY97", &"- {}\n".repeat(97));
+        let v = parse_inline(&yaml, label).unwrap();
+        let ours = if *side == "key" {
+            codec.encode_key(&v, None, label).unwrap()
+        } else {
+            codec.encode_value(&v, None, label).unwrap()
+        };
+        let theirs = &c[label];
+        let ours = &ours[..theirs.len()];
+        assert_eq!(
+            ours,
+            &theirs[..],
+            "{label}: our bytes (left) differ from gcc's (right)"
+        );
+        // And gcc's bytes decode back to the same bytes when re-encoded.
+        let back = if *side == "key" {
+            let d = codec.decode_key(theirs).unwrap();
+            codec.encode_key(&d, None, label).unwrap()
+        } else {
+            let (d, _) = codec.decode_value(&theirs[..]).unwrap();
+            codec.encode_value(&d, None, label).unwrap()
+        };
+        assert_eq!(
+            &back[..theirs.len()],
+            &theirs[..],
+            "{label}: decode/encode of gcc's bytes"
+        );
+    }
+
+    // The event header, through `decode --type`'s path: BTF type -> plan.
+    let bytes = std::fs::read(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
+    let node =
+        ebpf_sdk::btf::extract_type(&bytes, "firewall.bpf.o", "struct event_hdr_st").unwrap();
+    let plan = ebpf_sdk::codec::Plan::new(
+        "event",
+        &node,
+        ebpf_sdk::schema::ByteOrder::native(),
+        &Default::default(),
+    )
+    .unwrap();
+    let v = plan.decode(&c["event"]).unwrap();
+    assert_eq!(
+        v.to_json(),
+        r#"{"ifId":6,"ruleId":42,"action":1,"pad":0,"pktLength":98}"#
+    );
+}
