@@ -753,8 +753,9 @@ impl E2e {
         assert_eq!(sdk.stats(), before, "no rule, no count");
     }
 
-    /// `ebpf-sdk` has no `events` command yet: the events are read with
-    /// `bpftool map event_pipe` and the header bytes checked raw.
+    /// The samples are read with `bpftool map event_pipe` (`ebpf-sdk` has no
+    /// `events` command yet); each one is decoded with
+    /// `ebpf-sdk decode --type event_hdr_st` and its bytes checked raw.
     fn deny_emits_events(&self) {
         let deny7 = format!("{{rules: [{}]}}", rule_yaml(7, ICMP, (0, 0), (8, 0), DENY));
         let args = ["--map", TABLE, "--key", &self.key4, "--value", &deny7];
@@ -777,12 +778,45 @@ impl E2e {
             assert_eq!(ev[8 + 12..8 + 14], [0x08, 0x00], "ethertype");
             assert_eq!(ev[8 + 14 + 9], ICMP, "IPv4 protocol");
             assert_eq!(ev[8 + 26..8 + 30], self.net.ns_v4().octets(), "IPv4 source");
+
+            let hex: String = ev.iter().map(|b| format!("{b:02x}")).collect();
+            let (out, _) = run_sdk(
+                Command::cargo_bin("ebpf-sdk")
+                    .unwrap()
+                    .args(["decode", "--elf"])
+                    .arg(&self.sdk.elf)
+                    .args(["--type", "event_hdr_st", "-o", "json", "--value", &hex]),
+                &format!("decode --type event_hdr_st -o json --value {hex}"),
+            );
+            let decoded: Value = serde_json::from_str(&out).unwrap();
+            let v = &decoded[0]["value"];
+            let field = |name: &str| v[name].as_u64().unwrap_or_else(|| panic!("{name} in {v}"));
+            assert_eq!(
+                [
+                    field("ifId"),
+                    field("ruleId"),
+                    field("action"),
+                    field("pad"),
+                    field("pktLength")
+                ],
+                [
+                    u64::from(self.idx & 0xffff),
+                    7,
+                    u64::from(DENY),
+                    0,
+                    u64::from(PING_FRAME_LEN)
+                ],
+                "decoded {v}"
+            );
+            let rest = v["rest"]
+                .as_str()
+                .expect("the frame after the header as `rest`");
+            assert_eq!(
+                rest.trim_start_matches("0x"),
+                &hex[16..],
+                "rest is the frame"
+            );
         }
-        eprintln!(
-            "bpftool event_pipe: {} events, header {:02x?}",
-            events.len(),
-            &events[0][..8]
-        );
     }
 }
 

@@ -49,6 +49,7 @@ pub const NETNS_LOCK: &str = "netns";
 /// directories), like [`require_kernel`](crate::require_kernel): when one is
 /// missing it prints `skipping <test>: <reason>` and returns `false`, or
 /// panics when `EBPF_SDK_REQUIRE_KERNEL=1`.
+#[must_use = "skip the test when this returns false"]
 pub fn require_programs(test: &str, programs: &[&str]) -> bool {
     let missing: Vec<&str> = programs
         .iter()
@@ -242,20 +243,25 @@ impl Drop for XdpAttachment<'_> {
     }
 }
 
-/// The first `N` in 1..=254 (starting at a pid-derived one) such that no
-/// interface here has an address in `10.201.N.0/24` or `fd00:ebf:201:N::/64`.
+/// A subnet no interface here uses yet (see [`pick_subnet`]).
 fn free_subnet(ip: &Path) -> Result<u8, TestkitError> {
     let addrs = run(ip, &["-o", "addr", "show"])?;
-    let start = std::process::id() % 254;
+    pick_subnet(&addrs, std::process::id()).ok_or(TestkitError::Missing {
+        what: "a free 10.201.N.0/24 subnet".into(),
+        hint: "delete leftover test interfaces (`ip -o addr show | grep 10.201.`)",
+    })
+}
+
+/// The first `N` in 1..=254, starting at one derived from `seed`, such that
+/// no address in `addrs` (`ip -o addr show`) is in `10.201.N.0/24` or
+/// `fd00:ebf:201:N::/64`.
+fn pick_subnet(addrs: &str, seed: u32) -> Option<u8> {
+    let start = seed % 254;
     (0..254)
-        .map(|i| u8::try_from((start + i) % 254 + 1).unwrap_or(1))
+        .filter_map(|i| u8::try_from((start + i) % 254 + 1).ok())
         .find(|n| {
             !addrs.contains(&format!(" 10.201.{n}."))
                 && !addrs.contains(&format!(" fd00:ebf:201:{n:x}:"))
-        })
-        .ok_or(TestkitError::Missing {
-            what: "a free 10.201.N.0/24 subnet".into(),
-            hint: "delete leftover test interfaces (`ip -o addr show | grep 10.201.`)",
         })
 }
 
@@ -274,4 +280,36 @@ fn run(ip: &Path, args: &[&str]) -> Result<String, TestkitError> {
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_a_subnet_nobody_uses() {
+        let addrs = "\
+2: eth0    inet 10.201.5.1/24 brd 10.201.5.255 scope global eth0
+3: veh_x    inet6 fd00:ebf:201:6::1/64 scope global
+4: veh_y    inet 10.201.50.1/24 scope global veh_y
+";
+        assert_eq!(pick_subnet(addrs, 3), Some(4));
+        assert_eq!(pick_subnet(addrs, 4), Some(7), "5 and 6 are taken");
+        assert_eq!(pick_subnet(addrs, 253), Some(254));
+        assert_eq!(pick_subnet(addrs, 254), Some(1), "wraps around");
+        let all: String = (1..=254)
+            .map(|n| format!("x inet 10.201.{n}.1/24\n"))
+            .collect();
+        assert_eq!(pick_subnet(&all, 0), None);
+    }
+
+    #[test]
+    fn missing_programs_skip_or_fail() {
+        let r = std::panic::catch_unwind(|| require_programs("t", &["ebpf-sdk-no-such-tool"]));
+        match r {
+            Ok(ran) => assert!(!ran && !kernel_required()),
+            Err(_) => assert!(kernel_required()),
+        }
+        assert!(require_programs("t", &["sh"]));
+    }
 }
