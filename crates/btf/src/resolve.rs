@@ -377,7 +377,15 @@ fn words(name: &str) -> Vec<String> {
 /// value; input accepts every form whatever the hint. A user can change a
 /// hint by editing the extracted schema.
 pub(crate) fn hint(member: &str, node: &mut TypeNode) {
-    let w = words(member);
+    // `u6_addr8` and `addr32` are addresses too: compare words without
+    // their trailing digits as well.
+    let mut w = words(member);
+    let stripped: Vec<String> = w
+        .iter()
+        .map(|x| x.trim_end_matches(|c: char| c.is_ascii_digit()).to_string())
+        .filter(|x| !x.is_empty())
+        .collect();
+    w.extend(stripped);
     let has = |set: &[&str]| w.iter().any(|x| set.contains(&x.as_str()));
     let ip_words = [
         "ip", "ipv4", "ipv6", "ip4", "ip6", "addr", "saddr", "daddr", "src", "dst", "address",
@@ -397,7 +405,7 @@ pub(crate) fn hint(member: &str, node: &mut TypeNode) {
             if !byte_elems {
                 return;
             }
-            *format = if *len == 6 && has(&mac_words) {
+            *format = if *len == 6 && (has(&mac_words) || has(&["addr", "hwaddr"])) {
                 Some(Format::Mac)
             } else if (*len == 4 || *len == 16) && has(&ip_words) {
                 Some(Format::Ip)

@@ -331,3 +331,26 @@ fn errors_name_the_file_and_the_problem() {
         "nobtf.o: no .BTF section but it declares BTF maps in .maps; rebuild with `clang -g -target bpf`"
     );
 }
+
+/// Objects built by others: Debian's xdp-tools/libxdp ship theirs in
+/// /usr/lib/<triplet>/bpf (`.ci/setup` installs them). Every one extracts
+/// and matches the JSON Schema.
+#[test]
+fn third_party_objects_extract() {
+    let dir = Path::new("/usr/lib/x86_64-linux-gnu/bpf");
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        eprintln!("skipping third_party_objects_extract: {} is missing (apt-get install xdp-tools)", dir.display());
+        return;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "o") {
+            let doc = ebpf_sdk_btf::extract_file(&p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!doc.maps.is_empty(), "{}", p.display());
+            assert_valid(&doc);
+            n += 1;
+        }
+    }
+    eprintln!("{n} objects from {} extracted", dir.display());
+}
