@@ -432,10 +432,11 @@ fn elf_machine(data: &[u8]) -> Option<u16> {
     })
 }
 
-/// libbpf's object name: the file name without `.o`.
+/// libbpf's object name: the file name up to its first `.`
+/// (`firewall.bpf.o` -> `firewall`).
 fn object_name(path: &str) -> String {
     let base = path.rsplit('/').next().unwrap_or(path);
-    base.strip_suffix(".o").unwrap_or(base).to_string()
+    base.split('.').next().unwrap_or(base).to_string()
 }
 
 fn opaque(size: u32) -> TypeNode {

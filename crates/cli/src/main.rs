@@ -881,29 +881,15 @@ fn write_entries(
     flags: UpdateFlags,
     ui: &Ui,
 ) -> anyhow::Result<()> {
+    // Everything is checked before anything is written.
     for e in entries {
         if e.value.is_none() {
             bail!("{}: an update needs a value", e.origin);
         }
-        map.encode_key(&e.key, e.byte_order, &e.origin)?;
-        map.encode_value(
-            e.value.as_ref().unwrap_or(&Value::Null),
-            e.byte_order,
-            &e.origin,
-        )?;
+        map.validate(e)?;
     }
     for e in entries {
-        let value = e.value.as_ref().unwrap_or(&Value::Null);
-        if e.byte_order.is_some() {
-            // Legacy templates force a byte order: encode here, write raw.
-            let k = map.encode_key(&e.key, e.byte_order, &e.origin)?;
-            let v = map.encode_value(value, e.byte_order, &e.origin)?;
-            map.backend()
-                .update(&k, &v, flags)
-                .map_err(SdkError::from)?;
-        } else {
-            map.update(&e.key, value, flags)?;
-        }
+        map.write_entry(e, flags)?;
     }
     ui.note(&format!("{}: {} written", map.schema().name, entries.len()));
     Ok(())
@@ -930,12 +916,7 @@ fn create(target: &MapArgs, file: Option<&Path>, ui: &Ui) -> anyhow::Result<Exit
                 if e.value.is_none() {
                     bail!("{}: the entry needs a value", e.origin);
                 }
-                map.encode_key(&e.key, e.byte_order, &e.origin)?;
-                map.encode_value(
-                    e.value.as_ref().unwrap_or(&Value::Null),
-                    e.byte_order,
-                    &e.origin,
-                )?;
+                map.validate(e)?;
             }
             Ok(entries)
         },
@@ -1200,12 +1181,7 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                 .iter()
                 .filter(|e| e.map.as_deref() == Some(n.as_str()))
             {
-                h.encode_key(&e.key, e.byte_order, &e.origin)?;
-                h.encode_value(
-                    e.value.as_ref().unwrap_or(&Value::Null),
-                    e.byte_order,
-                    &e.origin,
-                )?;
+                h.validate(e)?;
             }
             handles.push((h, pin));
         }

@@ -801,3 +801,219 @@ fn events_are_read_and_decoded_with_the_btf_type() {
         assert!(payload.starts_with("0x020000000001"), "{payload}");
     }
 }
+
+/// The fixture object with a queue, a stack, map-in-map and global data,
+/// loaded with bpftool into a private bpffs directory (its maps are not
+/// pinned by name).
+#[test]
+fn queues_stacks_map_in_map_and_global_data() {
+    if require_kernel("queues_stacks_map_in_map_and_global_data").is_none() {
+        return;
+    }
+    let dir = ebpf_sdk_testkit::BpffsDir::new("zoo").unwrap();
+    let obj = "crates/btf/tests/fixtures/zoo.bpf.o";
+    let st = std::process::Command::new("bpftool")
+        .current_dir(repo())
+        .args(["prog", "loadall", obj])
+        .arg(dir.join("progs"))
+        .arg("pinmaps")
+        .arg(dir.join("maps"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let run = |sub: &str, map: &str, rest: &[&str]| -> Output {
+        let pin = dir.join("maps").join(map);
+        let mut a = vec![
+            sub,
+            "--elf",
+            obj,
+            "--map",
+            map,
+            "--pinned",
+            pin.to_str().unwrap(),
+        ];
+        a.extend(rest);
+        Command::cargo_bin("ebpf-sdk")
+            .unwrap()
+            .current_dir(repo())
+            .args(&a)
+            .output()
+            .unwrap()
+    };
+    let text = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+
+    // Queue: update pushes, peek keeps, pop removes, in FIFO order.
+    for v in ["5", "6"] {
+        let o = run("update", "q", &["--value", v]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(text(&run("peek", "q", &[])), "5\n");
+    assert_eq!(text(&run("pop", "q", &[])), "5\n");
+    assert_eq!(text(&run("pop", "q", &[])), "6\n");
+    let o = run("pop", "q", &[]);
+    assert_eq!(code(&o), 1, "an empty queue is `not found`");
+    // Stack: LIFO, 64-bit values.
+    for v in ["1", "0xffffffffffffffff"] {
+        assert!(run("update", "stk", &["--value", v]).status.success());
+    }
+    assert_eq!(text(&run("pop", "stk", &[])), "18446744073709551615\n");
+
+    // Map-in-map: the value is an inner map, given by its pin.
+    let inner = dir.join("inner");
+    let st = std::process::Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&inner)
+        .args([
+            "type", "array", "key", "4", "value", "8", "entries", "4", "name", "inner",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = run(
+        "update",
+        "outer",
+        &["--key", "2", "--value", inner.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inner_id = bpftool::map_show(&inner).unwrap()["id"].as_u64().unwrap();
+    let o = run("lookup", "outer", &["--key", "2", "-o", "jsonl"]);
+    let v: serde_json::Value = serde_json::from_str(text(&o).trim()).unwrap();
+    assert_eq!(
+        v["value"].as_u64(),
+        Some(inner_id),
+        "lookup gives the inner map's id"
+    );
+
+    // Global data: our name for the .bss map is the kernel's.
+    let doc = ebpf_sdk::btf::extract_file(repo().join(obj)).unwrap();
+    let bss = doc.maps.iter().find(|m| m.section == ".bss").unwrap();
+    let shown = bpftool::map_show(&dir.join("maps/zoo_bss")).unwrap();
+    assert_eq!(shown["name"].as_str(), Some(bss.name.as_str()));
+    let o = run(
+        "update",
+        "zoo_bss",
+        &["--key", "0", "--value", "{counter_b: 41, buf_c: hello}"],
+    );
+    // bpftool's pin is zoo_bss, but the map is named zoo.bss (as the kernel
+    // names it): the pin's name is not a map name.
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no map named `zoo_bss`"),
+        "{}",
+        stderr(&o)
+    );
+    let pin = dir.join("maps/zoo_bss");
+    let o = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .current_dir(repo())
+        .args([
+            "update",
+            "--elf",
+            obj,
+            "--map",
+            &bss.name,
+            "--pinned",
+            pin.to_str().unwrap(),
+        ])
+        .args(["--key", "0", "--value", "{counter_b: 41, buf_c: hello}"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let raw = bpftool::map_lookup(&pin, &0u32.to_ne_bytes())
+        .unwrap()
+        .unwrap();
+    let v = raw.value.unwrap();
+    assert_eq!(&v[..4], &41i32.to_ne_bytes());
+    assert_eq!(&v[4..10], b"hello\0");
+}
+
+#[test]
+fn dump_into_a_closed_pipe_and_enrich() {
+    let Some(fw) = Fw::load("dump_into_a_closed_pipe_and_enrich") else {
+        return;
+    };
+    let f = fw.tmp.path().join("many.yaml");
+    let mut text = String::new();
+    for i in 0..500 {
+        text.push_str(&format!(
+            "- key: {{prefixLen: 64, ingress_ifindex: 2, ip_data: 10.2.{}.{}}}\n  value: {{}}\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    std::fs::write(&f, text).unwrap();
+    fw.ok(&["apply", "--map", TABLE, "-f", f.to_str().unwrap()]);
+    // `ebpf-sdk dump | head -1` is not an error.
+    let bin = assert_cmd::cargo::cargo_bin("ebpf-sdk");
+    let out = std::process::Command::new("bash")
+        .current_dir(repo())
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{}' dump --elf firewall-ebpf/firewall.bpf.o --pin-dir '{}' --map {TABLE} -o jsonl | head -1",
+            bin.display(),
+            fw.guard.dir().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
+    // enrich records a pin path; later commands find the map by it.
+    let schema = fw.tmp.path().join("fw.json");
+    let o = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .current_dir(repo())
+        .args([
+            "extract",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "-o",
+            schema.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let set = format!("{TABLE}={}", fw.pin(TABLE).display());
+    let o = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args([
+            "enrich",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--set",
+            &set,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args([
+            "lookup",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--map",
+            TABLE,
+        ])
+        .args([
+            "--key",
+            "{prefixLen: 64, ingress_ifindex: 2, ip_data: 10.2.0.7}",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without a terminal, enrich does not prompt: it names the flag.
+    let o = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args(["enrich", "--schema", schema.to_str().unwrap()])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--set NAME=PATH"), "{}", stderr(&o));
+}

@@ -353,6 +353,51 @@ impl MapHandle {
         })
     }
 
+    /// Checks that an entry can be written, without writing it: the key
+    /// encodes, and the value encodes (or, for map-in-map and program
+    /// arrays, is a pinned path or an id).
+    pub fn validate(&self, e: &Entry) -> Result<(), SdkError> {
+        self.codec.encode_key(&e.key, e.byte_order, &e.origin)?;
+        let value = e.value.as_ref().unwrap_or(&Value::Null);
+        if self.fd_valued() {
+            return match value {
+                Value::String(_) | Value::Int(_) => Ok(()),
+                _ => Err(SdkError::Input {
+                    origin: e.origin.clone(),
+                    detail:
+                        "the value of a map-in-map or program array is a pinned path or a kernel id"
+                            .into(),
+                }),
+            };
+        }
+        self.codec.encode_value(value, e.byte_order, &e.origin)?;
+        Ok(())
+    }
+
+    /// Writes one entry as read from a file: like [`MapHandle::update`], and
+    /// honouring a byte order the entry forces (legacy templates).
+    pub fn write_entry(&self, e: &Entry, flags: UpdateFlags) -> Result<(), SdkError> {
+        let value = e.value.as_ref().ok_or_else(|| SdkError::Input {
+            origin: e.origin.clone(),
+            detail: "an update needs a value".into(),
+        })?;
+        if e.byte_order.is_none() || self.fd_valued() {
+            return self.update(&e.key, value, flags);
+        }
+        let k = self.codec.encode_key(&e.key, e.byte_order, &e.origin)?;
+        let v = self.codec.encode_value(value, e.byte_order, &e.origin)?;
+        if self.schema.is_keyless() {
+            self.map.push(&v, flags)?;
+        } else {
+            self.map.update(&k, &v, flags)?;
+        }
+        Ok(())
+    }
+
+    fn fd_valued(&self) -> bool {
+        self.schema.is_map_of_maps() || self.schema.map_type == "prog_array"
+    }
+
     /// Looks a key up; `None` when it is not in the map.
     pub fn lookup(&self, key: &Value) -> Result<Option<Decoded>, SdkError> {
         let k = self.encode_key(key, None, "key")?;
