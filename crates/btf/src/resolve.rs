@@ -154,50 +154,25 @@ impl<'a> Resolver<'a> {
                 (self.name_of(f, id)?, size, TypeKind::Float)
             }
             Type::Ptr(_) => ("void *".to_string(), 8, TypeKind::Pointer),
-            Type::Enum(e) => {
-                let name = tagged("enum", self.name_of(e, id)?);
-                let size = checked_size(id, e.size())?;
-                if !matches!(size, 1 | 2 | 4 | 8) {
-                    return err(id, format!("{name} of unsupported size {size}"));
-                }
-                let signed = e.is_signed();
-                let mut variants = Vec::with_capacity(e.members.len());
-                for m in &e.members {
-                    let raw = m.val();
-                    let value = if signed {
-                        i128::from(raw as i32)
-                    } else {
-                        i128::from(raw)
-                    };
-                    variants.push(EnumVariant {
-                        name: self.name_of(m, id)?,
-                        value,
-                    });
-                }
-                (name, size, TypeKind::Enum { signed, variants })
-            }
-            Type::Enum64(e) => {
-                let name = tagged("enum", self.name_of(e, id)?);
-                let size = checked_size(id, e.size())?;
-                if !matches!(size, 1 | 2 | 4 | 8) {
-                    return err(id, format!("{name} of unsupported size {size}"));
-                }
-                let signed = e.is_signed();
-                let mut variants = Vec::with_capacity(e.members.len());
-                for m in &e.members {
-                    let raw = m.val();
-                    let value = if signed {
-                        i128::from(raw as i64)
-                    } else {
-                        i128::from(raw)
-                    };
-                    variants.push(EnumVariant {
-                        name: self.name_of(m, id)?,
-                        value,
-                    });
-                }
-                (name, size, TypeKind::Enum { signed, variants })
-            }
+            // ENUM values are 32-bit, ENUM64 values 64-bit; either may be signed.
+            Type::Enum(e) => self.enum_node(
+                id,
+                e,
+                e.size(),
+                e.is_signed(),
+                e.members
+                    .iter()
+                    .map(|m| (m as &dyn BtfType, i128::from(m.val()), i128::from(m.val() as i32))),
+            )?,
+            Type::Enum64(e) => self.enum_node(
+                id,
+                e,
+                e.size(),
+                e.is_signed(),
+                e.members
+                    .iter()
+                    .map(|m| (m as &dyn BtfType, i128::from(m.val()), i128::from(m.val() as i64))),
+            )?,
             Type::Struct(s) | Type::Union(s) => {
                 let is_union = matches!(ty, Type::Union(_));
                 let name = tagged(
@@ -319,6 +294,33 @@ impl<'a> Resolver<'a> {
             size,
             kind,
         })
+    }
+}
+
+impl Resolver<'_> {
+    /// An enum's name, size and variants; `members` yields each variant with
+    /// its value read as unsigned and as signed.
+    fn enum_node<'m>(
+        &self,
+        id: u32,
+        e: &dyn BtfType,
+        size: usize,
+        signed: bool,
+        members: impl Iterator<Item = (&'m dyn BtfType, i128, i128)>,
+    ) -> Result<(String, u32, TypeKind), ResolveError> {
+        let name = tagged("enum", self.name_of(e, id)?);
+        let size = checked_size(id, size)?;
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return err(id, format!("{name} of unsupported size {size}"));
+        }
+        let mut variants = Vec::new();
+        for (m, unsigned_value, signed_value) in members {
+            variants.push(EnumVariant {
+                name: self.name_of(m, id)?,
+                value: if signed { signed_value } else { unsigned_value },
+            });
+        }
+        Ok((name, size, TypeKind::Enum { signed, variants }))
     }
 }
 
