@@ -160,18 +160,26 @@ impl<'a> Resolver<'a> {
                 e,
                 e.size(),
                 e.is_signed(),
-                e.members
-                    .iter()
-                    .map(|m| (m as &dyn BtfType, i128::from(m.val()), i128::from(m.val() as i32))),
+                e.members.iter().map(|m| {
+                    (
+                        m as &dyn BtfType,
+                        i128::from(m.val()),
+                        i128::from(m.val() as i32),
+                    )
+                }),
             )?,
             Type::Enum64(e) => self.enum_node(
                 id,
                 e,
                 e.size(),
                 e.is_signed(),
-                e.members
-                    .iter()
-                    .map(|m| (m as &dyn BtfType, i128::from(m.val()), i128::from(m.val() as i64))),
+                e.members.iter().map(|m| {
+                    (
+                        m as &dyn BtfType,
+                        i128::from(m.val()),
+                        i128::from(m.val() as i64),
+                    )
+                }),
             )?,
             Type::Struct(s) | Type::Union(s) => {
                 let is_union = matches!(ty, Type::Union(_));

@@ -339,7 +339,10 @@ fn errors_name_the_file_and_the_problem() {
 fn third_party_objects_extract() {
     let dir = Path::new("/usr/lib/x86_64-linux-gnu/bpf");
     let Ok(rd) = std::fs::read_dir(dir) else {
-        eprintln!("skipping third_party_objects_extract: {} is missing (apt-get install xdp-tools)", dir.display());
+        eprintln!(
+            "skipping third_party_objects_extract: {} is missing (apt-get install xdp-tools)",
+            dir.display()
+        );
         return;
     };
     let mut n = 0;

@@ -426,12 +426,18 @@ fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
 }
 
 fn read_input(file: &Path) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
     if file == Path::new("-") {
-        let mut s = String::new();
-        io::Read::read_to_string(&mut io::stdin(), &mut s).context("cannot read standard input")?;
-        return Ok(s);
+        io::Read::read_to_end(&mut io::stdin(), &mut bytes)
+            .context("cannot read standard input")?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     }
-    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        anyhow!("{}:{line}: not valid UTF-8", file.display())
+    })
 }
 
 fn load_doc(args: &SchemaArgs) -> anyhow::Result<Document> {
