@@ -1,8 +1,8 @@
 //! Program eBPF maps from the BTF in the eBPF object.
 //!
 //! This crate joins the stages of the data path behind one API:
-//! ELF -> [schema](ebpf_sdk_schema) -> [value <-> bytes](ebpf_sdk_codec) ->
-//! [kernel map](ebpf_sdk_backend). The `ebpf-sdk` command is a thin layer
+//! ELF -> [schema] -> [value <-> bytes](codec) ->
+//! [kernel map](backend). The `ebpf-sdk` command is a thin layer
 //! over it, and any other Rust tool can do the same:
 //!
 //! ```no_run
