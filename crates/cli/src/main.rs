@@ -1000,21 +1000,6 @@ fn report_json(
 }
 
 /// Saves a map in `apply` format (JSON Lines), private to the user.
-fn backup_map(map: &MapHandle, path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write the backup {}", path.display()))?;
-    let mut w = EntryWriter::new(io::BufWriter::new(file), Format::Jsonl);
-    map.dump(|d| w.write(&d))?;
-    w.finish()?;
-    Ok(())
-}
-
 fn default_backup_path(map: &str) -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1040,7 +1025,7 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         dry_run,
         flags: None,
         cancel: Some(cancel),
-        parse_threads: None,
+        ..Default::default()
     };
     let name = file.display().to_string();
     let reader: Box<dyn io::BufRead> = if file == Path::new("-") {
@@ -1068,7 +1053,8 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
      -> anyhow::Result<()> {
         // Diff lines go to stdout as they are found; an output error stops.
         let mut out_err: Option<io::Error> = None;
-        let mut on = |ev: ApplyEvent<'_>| match ev {
+        let mut on = |ev: ApplyEvent<'_>| {
+            match ev {
             ApplyEvent::Validated(n) => {
                 if let Some(pb) = &progress_bar {
                     pb.set_message("entries validated");
@@ -1088,6 +1074,17 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            ApplyEvent::BackedUp(path, n) => ui.note(&format!(
+                "{}: backup of the {n} current entries in {} (restore: ebpf-sdk apply --prune -f {})",
+                map.schema().name,
+                path.display(),
+                path.display()
+            )),
+        }
+        };
+        let opts = ApplyOptions {
+            backup: backup.map(Path::to_path_buf),
+            ..opts.clone()
         };
         let result = match input {
             Input::Reader(r) => map.apply_reader(r, &name, &opts, &mut on),
@@ -1133,13 +1130,6 @@ fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             (None, true) => default_backup_path(&map.schema().name),
             (None, false) => return Ok(None),
         };
-        backup_map(map, &path)?;
-        ui.note(&format!(
-            "{}: backup of the current entries in {} (restore: ebpf-sdk apply --prune -f {})",
-            map.schema().name,
-            path.display(),
-            path.display()
-        ));
         Ok(Some(path))
     };
     let outcome = (|| -> anyhow::Result<()> {

@@ -407,11 +407,14 @@ fn apply_with_prune_and_dry_run() {
         "--prune",
     ]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // The second item starts on line 3; the input is checked before the
+    // default backup, so no backup is made.
     assert!(
-        stderr(&out).contains("[1]: key.ip_data"),
+        stderr(&out).contains("state.yaml:3: key.ip_data"),
         "{}",
         stderr(&out)
     );
+    assert!(!stderr(&out).contains("backup"), "{}", stderr(&out));
     assert_eq!(fw.table_entries(), after);
 
     // A state file naming several maps.

@@ -173,6 +173,8 @@ pub struct EntryReader<R> {
     doc_index: usize,
     entry_index: usize,
     eof: bool,
+    /// Inside a top-level YAML sequence read item by item.
+    in_list: bool,
 }
 
 impl<R: BufRead> EntryReader<R> {
@@ -189,6 +191,7 @@ impl<R: BufRead> EntryReader<R> {
             doc_index: 0,
             entry_index: 0,
             eof: false,
+            in_list: false,
         }
     }
 
@@ -285,6 +288,11 @@ impl<R: BufRead> EntryReader<R> {
                     let start_line = self.line_no;
                     let mut text = String::new();
                     let mut saw_content = false;
+                    // A document that is a top-level block sequence (`- key: ...`,
+                    // what `dump` prints) is read one item at a time, so a
+                    // large list streams; each item is its own YAML text, so
+                    // anchors cannot reach across items there.
+                    let mut item_line = None;
                     loop {
                         let Some(line) = self.read_line()? else {
                             self.eof = true;
@@ -293,9 +301,10 @@ impl<R: BufRead> EntryReader<R> {
                         if line.starts_with("---")
                             && (line.trim_end() == "---" || line.starts_with("--- "))
                         {
-                            if saw_content {
+                            if saw_content || self.in_list {
                                 // The separator starts the next document.
                                 self.carry = Some(line);
+                                self.in_list = false;
                                 break;
                             }
                             text.push_str(&line);
@@ -305,7 +314,22 @@ impl<R: BufRead> EntryReader<R> {
                             continue;
                         }
                         let t = line.trim();
-                        if !t.is_empty() && !t.starts_with('#') {
+                        let content = !t.is_empty() && !t.starts_with('#');
+                        let item_start = line.starts_with("- ") || line.trim_end() == "-";
+                        if content && item_start && (self.in_list || !saw_content) {
+                            if item_line.is_some() {
+                                // The next item: this one is complete.
+                                self.carry = Some(line);
+                                break;
+                            }
+                            if !self.in_list {
+                                // A new document that is a list.
+                                self.doc_index += 1;
+                            }
+                            self.in_list = true;
+                            item_line = Some(self.line_no);
+                        }
+                        if content {
                             saw_content = true;
                         }
                         text.push_str(&line);
@@ -316,18 +340,27 @@ impl<R: BufRead> EntryReader<R> {
                     if !saw_content {
                         continue;
                     }
-                    self.doc_index += 1;
-                    let origin = if self.eof && self.doc_index == 1 {
-                        self.name.clone()
+                    let origin = if let Some(l) = item_line {
+                        format!("{}:{l}", self.name)
                     } else {
-                        format!(
-                            "{}: document {} (line {})",
-                            self.name,
-                            self.doc_index,
-                            start_line.max(1)
-                        )
+                        self.doc_index += 1;
+                        if self.eof && self.doc_index == 1 {
+                            self.name.clone()
+                        } else {
+                            format!(
+                                "{}: document {} (line {})",
+                                self.name,
+                                self.doc_index,
+                                start_line.max(1)
+                            )
+                        }
                     };
                     match parse_yaml(&text) {
+                        // A one-item list: the item carries the item's origin.
+                        Ok(Value::List(mut items)) if item_line.is_some() && items.len() == 1 => {
+                            let item = items.pop().unwrap_or(Value::Null);
+                            self.push_value(item, origin)
+                        }
                         Ok(v) => self.push_value(v, origin),
                         Err(e) => self.pending.push_back(Err(SdkError::Input {
                             origin,
@@ -424,7 +457,35 @@ mod tests {
             "{err}"
         );
         let err = parse_entries("- key: 1\n- 5\n", "l.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "l.yaml[1]: expected an entry `{key: ..., value: ...}` or a list of them, found a number");
+        assert_eq!(err.to_string(), "l.yaml:2: expected an entry `{key: ..., value: ...}` or a list of them, found a number");
+    }
+
+    #[test]
+    fn a_yaml_list_streams_item_by_item_with_line_numbers() {
+        let text = "# from dump\n- key: 1\n  value:\n  - 1\n  - 2\n\n- key: 2\n  value: {a: [1, 2]}\n-\n  key: 3\n---\nkey: 4\n";
+        let mut r = EntryReader::new(text.as_bytes(), "d.yaml");
+        let got: Vec<(Value, String)> = r
+            .by_ref()
+            .map(|e| e.map(|e| (e.key, e.origin)).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Value::Int(1), "d.yaml:2".to_string()),
+                (Value::Int(2), "d.yaml:7".to_string()),
+                (Value::Int(3), "d.yaml:9".to_string()),
+                (Value::Int(4), "d.yaml: document 2 (line 11)".to_string()),
+            ]
+        );
+        // One item is parsed at a time: a bad item fails after the good ones.
+        let mut r = EntryReader::new("- key: 1\n- key: [\n- key: 3\n".as_bytes(), "b.yaml");
+        assert!(r.next().unwrap().is_ok());
+        assert!(r
+            .next()
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .starts_with("b.yaml:2: "));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct ApplyOptions {
     /// Threads parsing JSON Lines in [`MapHandle::apply_reader`]; `None`:
     /// `EBPF_SDK_PARSE_THREADS`, else the CPUs (at most 4).
     pub parse_threads: Option<usize>,
+    /// Save the map's entries here (JSON Lines, `apply` format, mode 0600)
+    /// after the input validated and before the first write, so
+    /// `apply --prune -f FILE` restores them.
+    pub backup: Option<PathBuf>,
 }
 
 /// The difference between the input and the map, and what was written.
@@ -117,6 +121,8 @@ pub enum ApplyEvent<'a> {
     Written(usize),
     /// One difference (only when the map is read: prune or dry run).
     Diff(DiffKind, &'a Decoded),
+    /// The map's entries (this many) were saved to the backup file.
+    BackedUp(&'a Path, usize),
 }
 
 /// Parses and encodes one block of JSON Lines: records (key then value)
@@ -392,6 +398,35 @@ impl MapHandle {
             self.map.update(&k, &v, flags)?;
         }
         Ok(())
+    }
+
+    /// Saves every entry in `apply` format (JSON Lines) to a new private
+    /// file (mode 0600); returns how many.
+    pub fn write_backup(&self, path: &Path) -> Result<usize, SdkError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| SdkError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        let n = self.dump(|d| {
+            let mut m = ebpf_sdk_codec::Map::new();
+            if !matches!(d.key, Value::Null) {
+                m.insert("key", d.key);
+            }
+            m.insert("value", d.value);
+            writeln!(out, "{}", Value::Map(m).to_json())
+        })?;
+        out.flush().map_err(io)?;
+        Ok(n)
     }
 
     fn fd_valued(&self) -> bool {
@@ -857,6 +892,10 @@ impl MapHandle {
         }
         if opts.dry_run {
             return Ok(report);
+        }
+        if let Some(path) = &opts.backup {
+            let n = self.write_backup(path)?;
+            on(ApplyEvent::BackedUp(path, n));
         }
 
         let t = Instant::now();

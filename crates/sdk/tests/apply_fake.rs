@@ -110,8 +110,7 @@ fn apply_writes_exact_bytes_and_diffs() {
             prune: true,
             dry_run: true,
             flags: None,
-            cancel: None,
-            parse_threads: None,
+            ..Default::default()
         },
     );
     assert!(r.diffed);
@@ -138,8 +137,7 @@ fn apply_writes_exact_bytes_and_diffs() {
             prune: true,
             dry_run: false,
             flags: None,
-            cancel: None,
-            parse_threads: None,
+            ..Default::default()
         },
     )
     .unwrap();
