@@ -146,7 +146,7 @@ pub fn edit_until_valid<T>(
         match validate(&body) {
             Ok(v) => return Ok(Outcome::Done(v)),
             Err(e) => {
-                let msg = format!("{e:#}");
+                let msg = crate::chain(&e);
                 notice(&msg);
                 let mut text = String::new();
                 for line in msg.lines() {

@@ -536,6 +536,56 @@ fn yaml_error(e: serde_norway::Error) -> CodecError {
     }
 }
 
+/// Refuses flow collections (`[`, `{`) nested deeper than [`MAX_DEPTH`]
+/// before the YAML parser sees them: libyaml's scanner takes time quadratic
+/// in that depth, so `key: [[[[...` 100k deep would take minutes before the
+/// depth limit of the value could apply. Quoted scalars and comments are
+/// skipped; block nesting is limited by indentation and checked later.
+fn check_flow_depth(text: &str) -> Result<(), CodecError> {
+    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut comment = false;
+    let mut prev = '\n';
+    for c in text.chars() {
+        col += 1;
+        if c == '\n' {
+            line += 1;
+            col = 0;
+            comment = false;
+        } else if comment {
+        } else if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == '"' && c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(CodecError::Parse {
+                            format: "YAML",
+                            message: format!(
+                                "lists and mappings nested deeper than {MAX_DEPTH} levels at line {line} column {col}"
+                            ),
+                        });
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 /// Parses one YAML document. An empty document is [`Value::Null`].
 ///
 /// Limits: duplicate keys, nesting beyond [`MAX_DEPTH`], YAML tags, and alias
@@ -554,6 +604,7 @@ pub fn parse_yaml(text: &str) -> Result<Value, CodecError> {
 
 /// Parses every `---`-separated YAML document of `text`.
 pub fn parse_yaml_documents(text: &str) -> Result<Vec<Value>, CodecError> {
+    check_flow_depth(text)?;
     let budget = budget_for(text.len());
     let mut out = Vec::new();
     for doc in serde_norway::Deserializer::from_str(text) {

@@ -647,7 +647,15 @@ impl MapHandle {
                     detail: format!("cannot read: {e}"),
                 })?;
             let t = head.trim_ascii();
-            if n == 0 || !t.is_empty() {
+            if n == 0 {
+                // Nothing but blank lines and comments: most likely a
+                // mistake, and with `prune` it would empty the map.
+                return Err(SdkError::Input {
+                    origin: name.to_string(),
+                    detail: "no entries; to make the map empty on purpose, apply a file holding `[]` with --prune".into(),
+                });
+            }
+            if !t.is_empty() && !t.starts_with(b"#") {
                 break;
             }
             skipped_lines += 1;
