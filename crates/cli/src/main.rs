@@ -887,12 +887,24 @@ fn write_entries(
     flags: UpdateFlags,
     ui: &Ui,
 ) -> anyhow::Result<()> {
-    // Everything is checked before anything is written.
+    // Everything is checked before anything is written; a key given twice
+    // is refused, as apply does.
+    let mut seen: std::collections::HashMap<Vec<u8>, &str> = Default::default();
     for e in entries {
         if e.value.is_none() {
             bail!("{}: an update needs a value", e.origin);
         }
         map.validate(e)?;
+        if !map.schema().is_keyless() {
+            let k = map.encode_key(&e.key, e.byte_order, &e.origin)?;
+            if let Some(first) = seen.insert(k, &e.origin) {
+                return Err(SdkError::DuplicateKey {
+                    first: first.to_string(),
+                    second: e.origin.clone(),
+                }
+                .into());
+            }
+        }
     }
     for e in entries {
         map.write_entry(e, flags)?;

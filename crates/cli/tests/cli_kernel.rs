@@ -272,6 +272,20 @@ fn update_lookup_delete_dump() {
     for (_, v) in &raw.per_cpu {
         assert_eq!(&v[16..24], &7u64.to_ne_bytes());
     }
+    // A key given twice in one update is refused before anything is written.
+    let dup = fw.tmp.path().join("dup.yaml");
+    std::fs::write(
+        &dup,
+        "- key: 4\n  value: {}\n- key: 5\n  value: {}\n- key: 4\n  value: {}\n",
+    )
+    .unwrap();
+    let out = fw.run(&["update", "--map", STATS, "-f", dup.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dup.yaml:5: the same key as"),
+        "{}",
+        stderr(&out)
+    );
     let json = fw.ok(&["lookup", "--map", STATS, "--key", "3", "-o", "jsonl"]);
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["total"]["deny_stats"]["packets"], 7 * ncpus as u64);
