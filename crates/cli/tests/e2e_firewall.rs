@@ -820,6 +820,73 @@ impl E2e {
     }
 }
 
+impl E2e {
+    /// Issue #8: continuous pings from the namespace, allowed by a rule that
+    /// is in every rule set, while `apply --prune` swaps between two rule
+    /// sets of 600 other entries each. Not one ping may be lost: a kernel
+    /// update of an LPM entry replaces it whole, and prune never removes a
+    /// key the new set has.
+    fn forwarding_survives_rewrites(&self) {
+        let set = |tag: u32| -> PathBuf {
+            let mut text = format!(
+                "- key: {}\n  value: {{rules: [{}]}}\n",
+                self.key4,
+                rule_yaml(20 + tag, 1, (0, 0), (8, 0), 2)
+            );
+            for i in 0..600u32 {
+                // Other sources, different in each set: adds and prunes.
+                let third = 10 + tag * 3 + i / 250;
+                text.push_str(&format!(
+                    "- key: {}\n  value: {{rules: [{}]}}\n",
+                    key_yaml(64, self.idx, &format!("10.250.{third}.{}", i % 250 + 1)),
+                    rule_yaml(30 + tag, 6, (1000 + i as u16, 0), (0, 0), 1)
+                ));
+            }
+            self.write_file(&format!("set{tag}.yaml"), &text)
+        };
+        let (a, b) = (set(0), set(1));
+        let apply = |f: &Path| {
+            self.sdk.run(
+                "apply",
+                &[
+                    "--map",
+                    TABLE,
+                    "-f",
+                    f.to_str().unwrap(),
+                    "--prune",
+                    "--no-backup",
+                    "-q",
+                ],
+            );
+        };
+        apply(&a);
+        let count = 150;
+        let pinger = self
+            .net
+            .exec("timeout")
+            .args(["15", "ping", "-q", "-n", "-i", "0.02", "-W", "1", "-c"])
+            .arg(count.to_string())
+            .arg(self.host4.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut rewrites = 0;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(2500) {
+            apply(if rewrites % 2 == 0 { &b } else { &a });
+            rewrites += 1;
+        }
+        let out = pinger.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{rewrites} rewrites of 601 entries during: {}", text.trim());
+        assert!(rewrites >= 2, "only {rewrites} rewrites while pinging");
+        assert!(
+            text.contains(&format!("{count} packets transmitted, {count} received")),
+            "pings were lost while rules were rewritten: {text}"
+        );
+    }
+}
+
 #[test]
 fn firewall_end_to_end() {
     let Some(env) = require_kernel("e2e_firewall") else {
@@ -850,7 +917,7 @@ fn firewall_end_to_end() {
         e2e.host6,
         fw.dir().display()
     );
-    let steps: [Step; 7] = [
+    let steps: [Step; 8] = [
         (
             "1. empty table: traffic passes, no rule counts",
             E2e::empty_table_passes,
@@ -878,6 +945,10 @@ fn firewall_end_to_end() {
         (
             "7. events: one perf event per dropped packet",
             E2e::deny_emits_events,
+        ),
+        (
+            "8. pings keep flowing while the rule set is rewritten",
+            E2e::forwarding_survives_rewrites,
         ),
     ];
     for (name, step) in steps {

@@ -64,7 +64,7 @@ pub enum SdkError {
     #[error(transparent)]
     Backend(Box<BackendError>),
     /// A batch stopped part way.
-    #[error("{map}: {source}; {applied} of {requested} entries were written before it stopped")]
+    #[error("{map}: {applied} of {requested} entries were {}, then the kernel refused: {}", if matches!(source.op, ebpf_sdk_backend::Op::DeleteBatch) { "deleted" } else { "written" }, source.source)]
     Batch {
         /// Map name.
         map: String,

@@ -907,6 +907,22 @@ impl MapHandle {
         }
 
         let t = Instant::now();
+        // Prune first: the keys going away make room for the new ones in a
+        // map near max_entries, and they are not in the final state anyway.
+        if opts.prune && !removed_keys.is_empty() {
+            let count = removed_keys.len() / key_size;
+            match self.map.delete_batch(&removed_keys, count) {
+                Ok(d) => report.deleted = d,
+                Err(e) => {
+                    return Err(SdkError::Batch {
+                        map: self.schema.name.clone(),
+                        applied: e.applied,
+                        requested: count,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
         let flags = opts.flags.unwrap_or(UpdateFlags::Any);
         let map_name = self.schema.name.clone();
         let keyless = self.schema.is_keyless();
@@ -959,20 +975,6 @@ impl MapHandle {
             Ok(())
         })?;
         report.written = written;
-        if opts.prune && !removed_keys.is_empty() {
-            let count = removed_keys.len() / key_size;
-            match self.map.delete_batch(&removed_keys, count) {
-                Ok(d) => report.deleted = d,
-                Err(e) => {
-                    return Err(SdkError::Batch {
-                        map: self.schema.name.clone(),
-                        applied: e.applied,
-                        requested: count,
-                        source: Box::new(e),
-                    })
-                }
-            }
-        }
         report.write_time = t.elapsed();
         Ok(report)
     }
