@@ -665,7 +665,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
                 }
             }
             let mut w = EntryWriter::new(io::stdout().lock(), output);
-            w.write(&ebpf_sdk::Decoded {
+            w.write(ebpf_sdk::Decoded {
                 key: Value::Null,
                 value: v,
                 total: None,
@@ -716,7 +716,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
                 None => (Value::Null, None),
             };
             let mut w = EntryWriter::new(io::stdout().lock(), output);
-            w.write(&ebpf_sdk::Decoded { key, value, total })?;
+            w.write(ebpf_sdk::Decoded { key, value, total })?;
             w.finish()?;
         }
         Command::Create { target, file } => return create(&target, file.as_deref(), ui),
@@ -749,7 +749,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             match map.lookup(&k)? {
                 Some(d) => {
                     let mut w = EntryWriter::new(io::stdout().lock(), output);
-                    w.write(&d)?;
+                    w.write(d)?;
                     w.finish()?;
                 }
                 None => {
@@ -770,7 +770,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
         Command::Dump { target, output } => {
             let map = open(&target)?;
             let mut w = EntryWriter::new(io::BufWriter::new(io::stdout().lock()), output);
-            map.dump(|d| w.write(&d))?;
+            map.dump(|d| w.write(d))?;
             w.finish()?;
         }
         Command::Apply(args) => return apply(&args, ui),

@@ -21,14 +21,14 @@ pub enum Format {
 }
 
 /// An entry as `{key, value, total}`; `total` only for per-CPU maps.
-pub fn entry_value(d: &Decoded) -> Value {
-    let mut m = Map::new();
+pub fn entry_value(d: Decoded) -> Value {
+    let mut m = Map::with_capacity(3);
     if !matches!(d.key, Value::Null) {
-        m.insert("key", d.key.clone());
+        m.insert("key", d.key);
     }
-    m.insert("value", d.value.clone());
-    if let Some(t) = &d.total {
-        m.insert("total", t.clone());
+    m.insert("value", d.value);
+    if let Some(t) = d.total {
+        m.insert("total", t);
     }
     Value::Map(m)
 }
@@ -53,7 +53,7 @@ impl<W: Write> EntryWriter<W> {
     }
 
     /// Writes one entry.
-    pub fn write(&mut self, d: &Decoded) -> io::Result<()> {
+    pub fn write(&mut self, d: Decoded) -> io::Result<()> {
         let v = entry_value(d);
         match self.format {
             Format::Yaml => {
@@ -184,7 +184,7 @@ pub fn write_diff(
         DiffKind::Changed => ("~", "33"),
         DiffKind::Removed => ("-", "31"),
     };
-    let line = format!("{sign} {}", entry_value(d).to_json());
+    let line = format!("{sign} {}", entry_value(d.clone()).to_json());
     if color {
         writeln!(out, "\x1b[{code}m{line}\x1b[0m")
     } else {
@@ -270,8 +270,8 @@ mod tests {
     fn render(format: Format) -> String {
         let mut buf = Vec::new();
         let mut w = EntryWriter::new(&mut buf, format);
-        w.write(&d(1, 10)).unwrap();
-        w.write(&d(22, 5)).unwrap();
+        w.write(d(1, 10)).unwrap();
+        w.write(d(22, 5)).unwrap();
         w.finish().unwrap();
         String::from_utf8(buf).unwrap()
     }
