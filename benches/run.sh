@@ -290,25 +290,35 @@ fi
 
 # ---------------------------------------------------------------- timing
 
-results=$tmp/results # ID RUN SECONDS RSS_KB STATUS CPU_SECONDS
+results=$tmp/results # ID RUN SECONDS RSS_KB STATUS CPU_SECONDS OTHERS_CORES
+hz=$(getconf CLK_TCK)
+# Busy CPU time of the whole machine in clock ticks (user nice system irq softirq steal).
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 : >"$results"
 declare -A failed=()
 
 # timed ID RUN: runs the command once under /usr/bin/time -v.
 timed() {
-	local id=$1 r=$2 log=$tmp/log/$1.$2 tf=$tmp/time.out t0 t1 rc=0 rss cpu
+	local id=$1 r=$2 log=$tmp/log/$1.$2 tf=$tmp/time.out t0 t1 rc=0 rss cpu b0 b1 others
+	b0=$(machine_busy)
 	t0=$EPOCHREALTIME
 	eval "/usr/bin/time -v -o \"\$tf\" ${cmd[$id]}" >/dev/null 2>"$log" || rc=$?
 	t1=$EPOCHREALTIME
+	b1=$(machine_busy)
 	rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tf")
 	cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ { c += $2 } END { printf "%.3f", c }' "$tf")
+	# CPU that other processes used meanwhile, in cores (0 on a quiet machine);
+	# "-" for runs too short for the 1/hz resolution.
+	others=$(awk -v b0="$b0" -v b1="$b1" -v hz="$hz" -v c="$cpu" -v a="$t0" -v b="$t1" \
+		'BEGIN { if (b - a < 0.5) { print "-"; exit }
+			o = ((b1 - b0) / hz - c) / (b - a); printf "%.2f", o < 0 ? 0 : o }')
 	if ((rc != 0)); then
 		failed[$id]="exit $rc: $(tail -n 3 "$log" | tr '\n' ' ')"
-		echo "$id $r - ${rss:-0} FAIL -" >>"$results"
+		echo "$id $r - ${rss:-0} FAIL - -" >>"$results"
 		echo "  $id: FAILED (exit $rc), see below" >&2
 		return 1
 	fi
-	echo "$id $r $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }') ${rss:-0} ok $cpu" >>"$results"
+	echo "$id $r $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }') ${rss:-0} ok $cpu $others" >>"$results"
 }
 
 verify() { # ID
@@ -403,19 +413,19 @@ fi
 
 # ---------------------------------------------------------------- report
 
-declare -A med=() lo=() hi=() rss=() cpu=()
+declare -A med=() lo=() hi=() rss=() cpu=() noise=()
 for id in "${order[@]}"; do
-	read -r "med[$id]" "lo[$id]" "hi[$id]" "rss[$id]" "cpu[$id]" < <(awk -v id="$id" '
+	read -r "med[$id]" "lo[$id]" "hi[$id]" "rss[$id]" "cpu[$id]" "noise[$id]" < <(awk -v id="$id" '
 		function median(a, n,   i, j, x) {
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
 			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		}
-		$1 == id && $5 == "ok" { t[++n] = $3; c[n] = $6 }
+		$1 == id && $5 == "ok" { t[++n] = $3; c[n] = $6; if ($7 != "-") { seen = 1; if ($7 + 0 > o) o = $7 + 0 } }
 		$1 == id && $4 > m { m = $4 }
 		END {
-			if (n == 0) { print "- - - " (m ? m : 0) " -"; exit }
+			if (n == 0) { print "- - - " (m ? m : 0) " - -"; exit }
 			cm = median(c, n); tm = median(t, n)
-			print tm, t[1], t[n], m, cm
+			printf "%s %s %s %s %s %s\n", tm, t[1], t[n], m, cm, seen ? sprintf("%.2f", o) : "-"
 		}' "$results")
 done
 
@@ -427,26 +437,27 @@ echo "## Results"
 echo
 echo "Wall time of the whole process (start to exit), median of $runs run(s) [min..max];"
 echo "\"vs C\" is time / time of the C baseline of the workload (lower is better); CPU is"
-echo "user + system time of the process (median), above the wall time when it uses both cores."
+echo "user + system time of the process (median), above the wall time when it uses both cores;"
+echo "\"others\" is the most CPU (in cores) other processes used during any run of 0.5 s or more."
 for w in a b c d; do
 	echo
 	echo "### ${title[$w]}"
 	echo
-	echo "| contender | time (s) | min..max (s) | entries/s | vs C | CPU (s) | peak RSS (MiB) |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| contender | time (s) | min..max (s) | entries/s | vs C | CPU (s) | peak RSS (MiB) | others |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 	for id in "${order[@]}"; do
 		[[ ${wl[$id]} == "$w" ]] || continue
 		if [[ ${med[$id]} == - ]]; then
-			printf '| %s | FAILED | | | | | %s |\n' "${label[$id]}" "$(mib "${rss[$id]}")"
+			printf '| %s | FAILED | | | | | %s | |\n' "${label[$id]}" "$(mib "${rss[$id]}")"
 			continue
 		fi
 		eps=$(awk -v n="${nent[$id]}" -v t="${med[$id]}" 'BEGIN { printf "%.0f", n / t }')
 		mark=""
 		[[ $id == "${baseline[$w]}" ]] && mark=" (baseline)"
 		[[ -n ${failed[$id]:-} ]] && mark=" (WRONG: see below)"
-		printf '| %s%s | %.3f | %.3f..%.3f | %s | %s | %.2f | %s |\n' "${label[$id]}" "$mark" \
+		printf '| %s%s | %.3f | %.3f..%.3f | %s | %s | %.2f | %s | %s |\n' "${label[$id]}" "$mark" \
 			"${med[$id]}" "${lo[$id]}" "${hi[$id]}" "$eps" \
-			"$(ratio "${med[$id]}" "${med[${baseline[$w]}]}")" "${cpu[$id]}" "$(mib "${rss[$id]}")"
+			"$(ratio "${med[$id]}" "${med[${baseline[$w]}]}")" "${cpu[$id]}" "$(mib "${rss[$id]}")" "${noise[$id]}"
 	done
 done
 
@@ -538,6 +549,16 @@ echo "| kernel-write phase (write span) <= 1.15x C batch | ${t2}x | $(verdict 'v
 echo "| apply $lpm_n LPM_TRIE, total <= 1.5x C batch | ${t3}x | $(verdict 'v <= 1.5' "$t3") |"
 echo "| dump -o json of $dump_n >= 10x faster than bpftool -j | ${t4}x faster | $(verdict 'v >= 10' "$t4") |"
 echo "| apply peak RSS < 64 MiB (JSON Lines, workloads a-c) | $t5 MiB | $(verdict 'v < 64' "$t5") |"
+
+noisy=""
+for id in "${order[@]}"; do
+	awk -v o="${noise[$id]}" 'BEGIN { exit !(o != "-" && o > 0.25) }' && noisy+=" $id (${noise[$id]})"
+done
+if [[ -n $noisy ]]; then
+	echo
+	echo "WARNING: other processes used more than a quarter of a core during runs of:$noisy."
+	echo "These numbers are not from a quiet machine; run again when it is."
+fi
 
 if ((${#failed[@]})); then
 	echo
