@@ -296,13 +296,17 @@ separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several m
         timeout: Option<f64>,
     },
     /// Remove and print the next value of a queue or stack.
-    #[command(after_help = "Example:\n  ebpf-sdk pop --elf app.o --map events_queue --pinned /sys/fs/bpf/events_queue")]
+    #[command(
+        after_help = "Example:\n  ebpf-sdk pop --elf app.o --map events_queue --pinned /sys/fs/bpf/events_queue"
+    )]
     Pop {
         #[command(flatten)]
         target: MapArgs,
     },
     /// Print the next value of a queue or stack without removing it.
-    #[command(after_help = "Example:\n  ebpf-sdk peek --elf app.o --map events_queue --pinned /sys/fs/bpf/events_queue")]
+    #[command(
+        after_help = "Example:\n  ebpf-sdk peek --elf app.o --map events_queue --pinned /sys/fs/bpf/events_queue"
+    )]
     Peek {
         #[command(flatten)]
         target: MapArgs,
