@@ -350,8 +350,18 @@ impl MapHandle {
     }
 
     /// Decodes raw key and value bytes as read from the map.
+    /// For map-in-map and program arrays the value read back is the inner
+    /// map's or program's kernel id.
     pub fn decode(&self, key: &[u8], value: &[u8]) -> Result<Decoded, SdkError> {
-        let (value, total) = self.codec.decode_value(value)?;
+        let (value, total) = if self.fd_valued() {
+            let id = value
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_ne_bytes);
+            (Value::Int(i128::from(id)), None)
+        } else {
+            self.codec.decode_value(value)?
+        };
         Ok(Decoded {
             key: self.codec.decode_key(key)?,
             value,
@@ -436,15 +446,6 @@ impl MapHandle {
     /// Looks a key up; `None` when it is not in the map.
     pub fn lookup(&self, key: &Value) -> Result<Option<Decoded>, SdkError> {
         let k = self.encode_key(key, None, "key")?;
-        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
-            return Ok(self.map.lookup(&k)?.map(|v| Decoded {
-                key: key.clone(),
-                value: Value::Int(i128::from(u32::from_ne_bytes(
-                    v[..4].try_into().unwrap_or([0; 4]),
-                ))),
-                total: None,
-            }));
-        }
         match self.map.lookup(&k)? {
             Some(v) => Ok(Some(self.decode(&k, &v)?)),
             None => Ok(None),
@@ -455,7 +456,7 @@ impl MapHandle {
     /// pinned path (string) or a kernel id (number) of the inner map or program.
     pub fn update(&self, key: &Value, value: &Value, flags: UpdateFlags) -> Result<(), SdkError> {
         let k = self.encode_key(key, None, "key")?;
-        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+        if self.fd_valued() {
             let target = match value {
                 Value::String(p) => ObjectRef::Pinned(Path::new(p)),
                 Value::Int(id) => {
@@ -532,7 +533,6 @@ impl MapHandle {
                 ),
             });
         }
-        let fd_valued = self.schema.is_map_of_maps() || self.schema.map_type == "prog_array";
         let (ks, vs) = (self.codec.key_len(), self.map.value_buf_size());
         let mut n = 0;
         let mut failure: Option<SdkError> = None;
@@ -540,18 +540,7 @@ impl MapHandle {
             for i in 0..count {
                 let k = &keys[i * ks..(i + 1) * ks];
                 let v = &values[i * vs..(i + 1) * vs];
-                let d = if fd_valued {
-                    self.codec.decode_key(k).map(|key| Decoded {
-                        key,
-                        value: Value::Int(i128::from(u32::from_ne_bytes(
-                            v[..4].try_into().unwrap_or([0; 4]),
-                        ))),
-                        total: None,
-                    })
-                } else {
-                    self.decode(k, v)
-                };
-                let r = d.and_then(|d| {
+                let r = self.decode(k, v).and_then(|d| {
                     each(d).map_err(|e| SdkError::Io {
                         path: PathBuf::from("<output>"),
                         source: e,
@@ -684,7 +673,7 @@ impl MapHandle {
     }
 
     fn check_apply(&self) -> Result<(), SdkError> {
-        if self.schema.is_map_of_maps() || self.schema.map_type == "prog_array" {
+        if self.fd_valued() {
             return Err(SdkError::Unsupported {
                 map: self.schema.name.clone(),
                 detail: "apply does not write map-in-map or program array entries; use `update` per entry".into(),
