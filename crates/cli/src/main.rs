@@ -775,8 +775,15 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
         }
         Command::Dump { target, output } => {
             let map = open(&target)?;
-            let mut w = EntryWriter::new(io::BufWriter::new(io::stdout().lock()), output);
-            map.dump(|d| w.write(d))?;
+            let mut w = EntryWriter::new(
+                io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+                output,
+            );
+            if w.is_json() {
+                map.dump_json(|text| w.write_json(text))?;
+            } else {
+                map.dump(|d| w.write(d))?;
+            }
             w.finish()?;
         }
         Command::Apply(args) => return apply(&args, ui),

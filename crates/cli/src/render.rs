@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 
 use clap::ValueEnum;
-use ebpf_sdk::codec::Map;
 use ebpf_sdk::{ApplyReport, Decoded, DiffKind, Value};
 
 /// Output formats of commands that print entries.
@@ -22,15 +21,7 @@ pub enum Format {
 
 /// An entry as `{key, value, total}`; `total` only for per-CPU maps.
 pub fn entry_value(d: Decoded) -> Value {
-    let mut m = Map::with_capacity(3);
-    if !matches!(d.key, Value::Null) {
-        m.insert("key", d.key);
-    }
-    m.insert("value", d.value);
-    if let Some(t) = d.total {
-        m.insert("total", t);
-    }
-    Value::Map(m)
+    d.into_value()
 }
 
 /// Streams entries in one format. Call [`EntryWriter::finish`] at the end.
@@ -79,6 +70,32 @@ impl<W: Write> EntryWriter<W> {
         }
         self.count += 1;
         Ok(())
+    }
+
+    /// Writes one entry given as its JSON text (`{"key":...,"value":...}`,
+    /// from [`ebpf_sdk::MapHandle::dump_json`]); only for the JSON formats.
+    pub fn write_json(&mut self, text: &[u8]) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                self.out
+                    .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+                self.out.write_all(text)?;
+            }
+            Format::Jsonl => {
+                self.out.write_all(text)?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Yaml | Format::Table => {
+                return Err(io::Error::other("write_json needs a JSON format"))
+            }
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Whether the format is JSON text ([`EntryWriter::write_json`] applies).
+    pub fn is_json(&self) -> bool {
+        matches!(self.format, Format::Json | Format::Jsonl)
     }
 
     /// Ends the output (closes the JSON array, prints the table).
@@ -256,6 +273,7 @@ pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ebpf_sdk::codec::Map;
 
     fn d(k: i128, v: i128) -> Decoded {
         let mut m = Map::new();

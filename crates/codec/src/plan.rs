@@ -68,10 +68,10 @@ pub(crate) struct Scalar {
 
 #[derive(Debug, Clone)]
 pub(crate) struct IntNode {
-    size: usize,
-    signed: bool,
-    order: ByteOrder,
-    format: Option<Format>,
+    pub(crate) size: usize,
+    pub(crate) signed: bool,
+    pub(crate) order: ByteOrder,
+    pub(crate) format: Option<Format>,
     ty: Box<str>,
 }
 
@@ -85,7 +85,7 @@ pub(crate) struct EnumNode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ArrKind {
+pub(crate) enum ArrKind {
     /// `char[N]` or a byte array hinted as a string.
     Text,
     /// Any other array of 1-byte integers.
@@ -95,15 +95,15 @@ enum ArrKind {
 
 #[derive(Debug, Clone)]
 pub(crate) struct ArrayNode {
-    len: usize,
-    elem: Node,
-    elem_size: usize,
-    kind: ArrKind,
-    format: Option<Format>,
+    pub(crate) len: usize,
+    pub(crate) elem: Node,
+    pub(crate) elem_size: usize,
+    pub(crate) kind: ArrKind,
+    pub(crate) format: Option<Format>,
     /// Decode omits trailing all-zero elements (arrays of structs/unions);
     /// "zero" in the bits decode reads (this mask, empty when not trimming).
-    trim: bool,
-    elem_mask: Box<[u8]>,
+    pub(crate) trim: bool,
+    pub(crate) elem_mask: Box<[u8]>,
     ty: Box<str>,
 }
 
@@ -112,14 +112,14 @@ pub(crate) struct Record {
     size: usize,
     /// A named union: exactly one member (group 0) must be given.
     union: bool,
-    fields: Vec<Field>,
+    pub(crate) fields: Vec<Field>,
     index: Option<HashMap<Box<str>, usize>>,
     groups: Vec<Group>,
     /// Fields decode emits, in declaration order: those of the chosen
     /// alternative of every union.
-    decode: Vec<usize>,
+    pub(crate) decode: Vec<usize>,
     /// Bitfield layout: the target's byte order.
-    bit_order: ByteOrder,
+    pub(crate) bit_order: ByteOrder,
     ty: Box<str>,
 }
 
@@ -132,12 +132,14 @@ struct Group {
 }
 
 #[derive(Debug, Clone)]
-struct Field {
+pub(crate) struct Field {
     name: Arc<str>,
-    offset: usize,
+    /// `"name":` as JSON, for writing decoded values straight to text.
+    pub(crate) json_key: Box<str>,
+    pub(crate) offset: usize,
     /// Bitfield: bit offset from the record start and width.
-    bits: Option<(u32, u32)>,
-    node: Node,
+    pub(crate) bits: Option<(u32, u32)>,
+    pub(crate) node: Node,
     /// (group, alternative) for every union this field is inside.
     alts: Vec<(u16, u16)>,
 }
@@ -218,6 +220,16 @@ impl Plan {
         })
     }
 
+    /// Encodes a value written as JSON text straight into `buf` (exactly
+    /// [`Plan::size`] bytes), without building a [`Value`]; the same bytes as
+    /// [`crate::parse_json`] then [`Plan::encode_into`]. Returns `false`
+    /// when the text is not in the plain form this path reads (see
+    /// [`crate::Codec::encode_json_entry`]) or is wrong in any way; the
+    /// general path then gives the bytes or the error.
+    pub fn encode_json_into(&self, text: &[u8], buf: &mut [u8]) -> bool {
+        crate::fastjson::encode_value(self, text, buf)
+    }
+
     /// Encodes `value` into a new buffer.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, CodecError> {
         let mut buf = vec![0; self.size];
@@ -237,6 +249,21 @@ impl Plan {
             });
         }
         Ok(decode(&self.node, bytes))
+    }
+
+    /// Appends the JSON text of [`Plan::decode`]'s value to `out`, exactly
+    /// as `serde_json` prints that value, without building it: several
+    /// times faster for `dump` of large maps.
+    pub fn decode_json_into(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        if bytes.len() != self.size {
+            return Err(CodecError::BufferSize {
+                what: root_what(&self.root),
+                expected: self.size,
+                actual: bytes.len(),
+            });
+        }
+        crate::fastjson::write_decoded(&self.node, bytes, out);
+        Ok(())
     }
 
     /// The bits [`Plan::decode`] reads, as a mask over the encoded bytes:
@@ -549,6 +576,7 @@ fn flatten(
         let offset = usize::try_from(member_bits / 8).map_err(|_| bad(path, "offset too large"))?;
         rec.fields.push(Field {
             name: m.name.as_str().into(),
+            json_key: format!("{}:", serde_json::Value::from(m.name.as_str())).into(),
             offset,
             bits,
             node,
@@ -617,7 +645,7 @@ fn store(buf: &mut [u8], bits: u128, order: ByteOrder) {
     }
 }
 
-fn load(buf: &[u8], order: ByteOrder) -> u128 {
+pub(crate) fn load(buf: &[u8], order: ByteOrder) -> u128 {
     let mut b = [0u8; 16];
     let n = buf.len();
     match order {
@@ -648,7 +676,7 @@ fn window(bit_off: u32, width: u32, order: ByteOrder) -> (usize, usize, u32) {
     (first, last + 1, shift)
 }
 
-fn load_bits(buf: &[u8], bit_off: u32, width: u32, order: ByteOrder) -> u128 {
+pub(crate) fn load_bits(buf: &[u8], bit_off: u32, width: u32, order: ByteOrder) -> u128 {
     let (a, b, shift) = window(bit_off, width, order);
     (load(&buf[a..b], order) >> shift) & mask(width)
 }
@@ -865,10 +893,42 @@ pub(crate) fn encode(n: &Node, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     }
 }
 
+/// `encode(n, &Value::Int(i), buf)` without building the value; `None` on
+/// any error (the caller then takes the general path for the message).
+pub(crate) fn encode_int(n: &Node, i: i128, buf: &mut [u8]) -> Option<()> {
+    match n {
+        Node::Int(x) => {
+            let bits = Wide::from_i128(i).to_bits(x.size as u32 * 8, x.signed)?;
+            store(buf, bits, x.order);
+            Some(())
+        }
+        _ => encode(n, &Value::Int(i), buf).ok(),
+    }
+}
+
+/// `encode(n, &Value::String(s), buf)`, allocating only where the general
+/// code needs the value; `None` on any error.
+pub(crate) fn encode_str(n: &Node, s: &str, buf: &mut [u8]) -> Option<()> {
+    match n {
+        Node::Int(x) if x.size == 4 => match sugar::parse_ipv4(s) {
+            Some(octets) => {
+                buf.copy_from_slice(&octets);
+                Some(())
+            }
+            None => encode(n, &Value::String(s.to_string()), buf).ok(),
+        },
+        // The value is only read for error messages, and errors are dropped.
+        Node::Array(a) if a.kind == ArrKind::Bytes => {
+            encode_byte_string(a, s, &Value::Null, buf).ok()
+        }
+        _ => encode(n, &Value::String(s.to_string()), buf).ok(),
+    }
+}
+
 impl Record {
     /// The field called `name`, trying `hint` (the field after the previous
     /// match: values usually list fields in declaration order) first.
-    fn find(&self, name: &str, hint: usize) -> Option<usize> {
+    pub(crate) fn find(&self, name: &str, hint: usize) -> Option<usize> {
         if self.fields.get(hint).is_some_and(|f| *f.name == *name) {
             return Some(hint);
         }
@@ -876,6 +936,26 @@ impl Record {
             Some(ix) => ix.get(name).copied(),
             None => self.fields.iter().position(|f| *f.name == *name),
         }
+    }
+
+    /// [`Record::find`] for a name given as bytes (not UTF-8: no field).
+    pub(crate) fn find_bytes(&self, name: &[u8], hint: usize) -> Option<usize> {
+        if self
+            .fields
+            .get(hint)
+            .is_some_and(|f| f.name.as_bytes() == name)
+        {
+            return Some(hint);
+        }
+        match &self.index {
+            Some(ix) => ix.get(std::str::from_utf8(name).ok()?).copied(),
+            None => self.fields.iter().position(|f| f.name.as_bytes() == name),
+        }
+    }
+
+    /// Whether some fields are alternatives of a union.
+    pub(crate) fn has_unions(&self) -> bool {
+        !self.groups.is_empty()
     }
 
     fn field_names(&self) -> Vec<String> {
@@ -946,6 +1026,13 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     Ok(())
 }
 
+impl Node {
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        node_size(self)
+    }
+}
+
 fn node_size(n: &Node) -> usize {
     match n {
         Node::Int(i) => i.size,
@@ -956,7 +1043,7 @@ fn node_size(n: &Node) -> usize {
     }
 }
 
-fn encode_field(r: &Record, f: &Field, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
+pub(crate) fn encode_field(r: &Record, f: &Field, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     match f.bits {
         None => {
             let end = f.offset + node_size(&f.node);
@@ -1137,7 +1224,7 @@ fn hex_int(bits: u128, width: u32, signed: bool) -> Value {
     Value::String(format!("{bits:#x}"))
 }
 
-fn scalar_value(n: &Node, bits: u128, width: u32) -> Value {
+pub(crate) fn scalar_value(n: &Node, bits: u128, width: u32) -> Value {
     match n {
         Node::Int(i) if i.format == Some(Format::Hex) => hex_int(bits, width, i.signed),
         Node::Int(i) => int_value(bits, width, i.signed),

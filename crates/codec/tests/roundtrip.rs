@@ -25,6 +25,16 @@ proptest! {
     }
 
     #[test]
+    fn json_fast_path_agrees_with_general_path(data in proptest::collection::vec(any::<u8>(), 0..800)) {
+        bodies::fast_json_body(&data);
+    }
+
+    #[test]
+    fn json_of_decode_is_serde_json_text(data in proptest::collection::vec(any::<u8>(), 0..800)) {
+        bodies::decode_json_body(&data);
+    }
+
+    #[test]
     fn modelled_values_encode_exactly(data in proptest::collection::vec(any::<u8>(), 0..800)) {
         bodies::model_body(&data);
     }

@@ -120,6 +120,13 @@ impl EntryCodec {
         })
     }
 
+    /// Encodes one JSON Lines entry straight from its text (see
+    /// [`Codec::encode_json_entry`]); `false` means the text needs the
+    /// general path, which also reports what is wrong with it.
+    pub fn encode_json_entry(&self, text: &[u8], kbuf: &mut [u8], vbuf: &mut [u8]) -> bool {
+        self.ncpus.is_none() && self.codec.encode_json_entry(text, kbuf, vbuf)
+    }
+
     /// [`EntryCodec::encode_key_into`], allocating.
     pub fn encode_key(
         &self,
@@ -142,6 +149,35 @@ impl EntryCodec {
         let mut buf = vec![0u8; self.value_len()];
         self.encode_value_into(value, order, origin, &mut buf)?;
         Ok(buf)
+    }
+
+    /// Appends the JSON text of the entry (as [`crate::Decoded::into_value`]
+    /// prints it) straight from its bytes. `Ok(false)`, writing nothing,
+    /// for maps that need the general path: per-CPU, keyless, valueless.
+    pub fn write_json_entry(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, SdkError> {
+        let (Some(kp), Some(vp)) = (self.codec.key_plan(), self.codec.value_plan()) else {
+            return Ok(false);
+        };
+        if self.ncpus.is_some() {
+            return Ok(false);
+        }
+        let start = out.len();
+        out.extend_from_slice(b"{\"key\":");
+        let r = kp.decode_json_into(key, out).and_then(|()| {
+            out.extend_from_slice(b",\"value\":");
+            vp.decode_json_into(value, out)
+        });
+        if let Err(e) = r {
+            out.truncate(start);
+            return Err(self.read_back(e));
+        }
+        out.push(b'}');
+        Ok(true)
     }
 
     fn read_back(&self, source: ebpf_sdk_codec::CodecError) -> SdkError {

@@ -52,6 +52,29 @@ pub struct Decoded {
     pub total: Option<Value>,
 }
 
+impl Decoded {
+    /// The entry as `apply` reads it and `dump` prints it: `{key, value}`,
+    /// plus `total` for per-CPU maps; no `key` for keyless maps.
+    pub fn into_value(self) -> Value {
+        let mut m = ebpf_sdk_codec::Map::with_capacity(3);
+        if !matches!(self.key, Value::Null) {
+            m.insert("key", self.key);
+        }
+        m.insert("value", self.value);
+        if let Some(t) = self.total {
+            m.insert("total", t);
+        }
+        Value::Map(m)
+    }
+}
+
+fn output_err(e: std::io::Error) -> SdkError {
+    SdkError::Io {
+        path: PathBuf::from("<output>"),
+        source: e,
+    }
+}
+
 /// What `apply` should do.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
@@ -146,6 +169,15 @@ fn encode_block(
             continue;
         }
         let line = first_line + i;
+        // The plain form straight into the records; else the general path.
+        let at = records.len();
+        records.resize(at + ks + vs, 0);
+        let (k, v) = records[at..].split_at_mut(ks);
+        if codec.encode_json_entry(t, k, v) {
+            lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+            continue;
+        }
+        records.truncate(at);
         let origin = format!("{name}:{line}");
         let text = std::str::from_utf8(t).map_err(|_| SdkError::Input {
             origin: origin.clone(),
@@ -524,6 +556,42 @@ impl MapHandle {
         &self,
         mut each: impl FnMut(Decoded) -> std::io::Result<()>,
     ) -> Result<usize, SdkError> {
+        self.for_each_raw(|k, v| {
+            let d = self.decode(k, v)?;
+            each(d).map_err(output_err)
+        })
+    }
+
+    /// Calls `each` with every entry of the map as the JSON text of
+    /// [`Decoded::into_value`] (`{"key":...,"value":...}` on one line: what
+    /// `dump -o json|jsonl` prints and `apply` reads back), in kernel order.
+    /// The text is written straight from the bytes, without building
+    /// [`Value`]s, where the map allows (not per-CPU, map-in-map or keyless).
+    /// Returns the number of entries.
+    pub fn dump_json(
+        &self,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<usize, SdkError> {
+        let mut text = Vec::with_capacity(256);
+        let direct = !self.fd_valued();
+        self.for_each_raw(|k, v| {
+            text.clear();
+            if !(direct && self.codec.write_json_entry(k, v, &mut text)?) {
+                let d = self.decode(k, v)?;
+                text.clear();
+                serde_json::to_writer(&mut text, &d.into_value())
+                    .map_err(|e| output_err(e.into()))?;
+            }
+            each(&text).map_err(output_err)
+        })
+    }
+
+    /// Calls `each` with the raw key and value of every entry, read in
+    /// batches, in kernel order; stops at the first error.
+    fn for_each_raw(
+        &self,
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), SdkError>,
+    ) -> Result<usize, SdkError> {
         if self.schema.is_keyless() {
             return Err(SdkError::Unsupported {
                 map: self.schema.name.clone(),
@@ -540,13 +608,7 @@ impl MapHandle {
             for i in 0..count {
                 let k = &keys[i * ks..(i + 1) * ks];
                 let v = &values[i * vs..(i + 1) * vs];
-                let r = self.decode(k, v).and_then(|d| {
-                    each(d).map_err(|e| SdkError::Io {
-                        path: PathBuf::from("<output>"),
-                        source: e,
-                    })
-                });
-                if let Err(e) = r {
+                if let Err(e) = each(k, v) {
                     failure = Some(e);
                     return ControlFlow::Break(());
                 }

@@ -771,3 +771,85 @@ pub fn encode_decode_body(data: &[u8]) {
     }
     model_body(data);
 }
+
+/// Checks [`Plan::encode_json_into`] (the fast path) on `text` against the
+/// general path (`parse_json`, then [`Plan::encode_into`]): when the fast
+/// path takes the text, the general path takes it too and gives the same
+/// bytes. Returns whether the fast path took it.
+fn fast_same_as_general(plan: &Plan, text: &[u8]) -> bool {
+    let mut fast = vec![0xa5u8; plan.size()];
+    let took = plan.encode_json_into(text, &mut fast);
+    if took {
+        let shown = String::from_utf8_lossy(text);
+        let s = std::str::from_utf8(text)
+            .unwrap_or_else(|_| panic!("fast path took text that is not UTF-8: {shown}"));
+        let v = parse_json(s)
+            .unwrap_or_else(|e| panic!("fast path took text JSON refuses ({e}): {shown}"));
+        let slow = plan
+            .encode(&v)
+            .unwrap_or_else(|e| panic!("fast path took text the encoder refuses ({e}): {shown}"));
+        assert_eq!(fast, slow, "fast path bytes differ for {shown}");
+    }
+    took
+}
+
+/// The JSON fast path against the general path on a modelled value's JSON,
+/// on the JSON of its decoded bytes, and on that text after random edits
+/// (bytes deleted, inserted or replaced with JSON-ish characters). Returns
+/// (texts the fast path took, texts tried).
+pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
+    let mut src = Src::new(data);
+    let (t, order) = gen_schema(&mut src);
+    let plan = plan_for(&t, order);
+    let mut want = vec![0u8; plan.size()];
+    let v = model_value(&mut src, &t, order, &mut want);
+    let d = plan.decode(&want).unwrap();
+    let mut texts = vec![v.to_json().into_bytes(), d.to_json().into_bytes()];
+    let mut took = 0;
+    const CHARS: &[u8] = b"{}[]\",:-0123456789.eE \t\\nultrfax\xc3\xa9";
+    for round in 0..6 {
+        let mut text = texts[round % 2].clone();
+        for _ in 0..=src.below(3) {
+            let at = src.below(text.len() as u32 + 1) as usize;
+            let c = CHARS[src.below(CHARS.len() as u32) as usize];
+            match src.below(3) {
+                0 if at < text.len() => {
+                    text.remove(at);
+                }
+                1 if at < text.len() => text[at] = c,
+                _ => text.insert(at, c),
+            }
+        }
+        texts.push(text);
+    }
+    // And whatever the fuzzer puts after the choices.
+    texts.push(src.rest().to_vec());
+    for text in &texts {
+        took += usize::from(fast_same_as_general(&plan, text));
+    }
+    (took, texts.len())
+}
+
+/// [`Plan::decode_json_into`] (what `dump -o json` uses) gives exactly the
+/// text serde_json prints for [`Plan::decode`]'s value, for any bytes.
+pub fn decode_json_body(data: &[u8]) {
+    let mut src = Src::new(data);
+    let (t, order) = gen_schema(&mut src);
+    let plan = plan_for(&t, order);
+    let mut bytes: Vec<u8> = src
+        .rest()
+        .iter()
+        .copied()
+        .cycle()
+        .take(plan.size())
+        .collect();
+    bytes.resize(plan.size(), 0);
+    let want = plan.decode(&bytes).unwrap().to_json();
+    let mut got = b"prefix ".to_vec();
+    plan.decode_json_into(&bytes, &mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got[7..]),
+        want,
+        "schema {t:#?}\nbytes {bytes:02x?}"
+    );
+}

@@ -1,0 +1,404 @@
+//! JSON text straight to bytes and back, without a [`Value`] tree in between.
+//!
+//! Bulk input (`apply` of JSON Lines, a million entries) spends most of its
+//! time building a `Value` per entry only to walk it once. This reader walks
+//! the JSON text and the compiled plan together instead: objects and lists
+//! are followed in place, and each leaf becomes a scalar `Value` (no
+//! allocation for numbers) handed to the very same encoder as the general
+//! path, so the bytes and every rule (ranges, sugar, enums, bitfields) are
+//! the general path's.
+//!
+//! It only takes the plain form and gives up on anything else: escapes in
+//! strings, fractions and exponents, integers beyond 64 bits, duplicate
+//! keys, unions, errors of any kind. Giving up costs nothing but time: the
+//! caller then runs the general path on the same text, which either gives
+//! the same bytes or the precise error message. So this path never reports
+//! an error and never accepts what the general path refuses.
+
+use std::sync::Arc;
+
+use ebpf_sdk_schema::Format;
+
+use crate::plan::{
+    decode, encode, encode_field, encode_int, encode_str, load, load_bits, scalar_value, ArrKind,
+    Node, Plan,
+};
+use crate::sugar::sign_extend;
+use crate::value::{Map, MAX_DEPTH};
+use crate::Value;
+
+/// A cursor over JSON text. Every method returns `None` to give up.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            } else {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// The bytes of a string without escapes or control characters (not
+    /// checked for UTF-8).
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => return None,
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        self.i += 1;
+        Some(&self.b[start..self.i - 1])
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw_string()?).ok()
+    }
+
+    /// An integer that serde_json reads as one (`i64::MIN..=u64::MAX`),
+    /// without a fraction or exponent; not `-0`.
+    fn int(&mut self) -> Option<i128> {
+        self.peek()?;
+        let neg = self.b[self.i] == b'-';
+        if neg {
+            self.i += 1;
+        }
+        let start = self.i;
+        let mut n: i128 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            if self.i - start == 20 {
+                return None;
+            }
+            n = n * 10 + i128::from(c - b'0');
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (self.b[start] == b'0' && (digits > 1 || neg)) {
+            return None;
+        }
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        // serde_json reads wider integers as floats.
+        let n = if neg { -n } else { n };
+        (i128::from(i64::MIN)..=i128::from(u64::MAX))
+            .contains(&n)
+            .then_some(n)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.peek()?;
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// Any value, as [`crate::parse_json`] builds it.
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        match self.peek()? {
+            b'"' => Some(Value::String(self.string()?.to_string())),
+            b'-' | b'0'..=b'9' => Some(Value::Int(self.int()?)),
+            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Value::Null),
+            b'[' if depth < MAX_DEPTH => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(Value::List(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(Value::List(items));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'{' if depth < MAX_DEPTH => {
+                self.i += 1;
+                let mut m = Map::new();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(Value::Map(m));
+                }
+                loop {
+                    let k = self.string()?;
+                    self.eat(b':')?;
+                    if m.get(k).is_some() {
+                        return None;
+                    }
+                    let v = self.value(depth + 1)?;
+                    m.push_unique(Arc::from(k), v);
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(Value::Map(m));
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Encodes the JSON value at the cursor into `buf` (zeroed by the caller),
+/// as `encode(n, parse(text), buf)` would.
+fn walk(n: &Node, s: &mut Scan<'_>, buf: &mut [u8], depth: usize) -> Option<()> {
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    match (n, s.peek()?) {
+        (Node::Record(r), b'{') if !r.has_unions() && r.fields.len() <= 128 => {
+            s.i += 1;
+            if s.peek()? == b'}' {
+                s.i += 1;
+                return Some(());
+            }
+            let mut seen = 0u128;
+            let mut hint = 0;
+            loop {
+                // A name that is not UTF-8 matches no field.
+                let k = s.raw_string()?;
+                s.eat(b':')?;
+                let i = r.find_bytes(k, hint)?;
+                hint = i + 1;
+                if seen & (1 << i) != 0 {
+                    return None;
+                }
+                seen |= 1 << i;
+                // `field: null` leaves the field zero, as in the general path.
+                if s.peek()? == b'n' {
+                    s.literal(b"null")?;
+                } else {
+                    let f = &r.fields[i];
+                    match f.bits {
+                        None => {
+                            let end = f.offset + f.node.size();
+                            walk(&f.node, s, buf.get_mut(f.offset..end)?, depth + 1)?;
+                        }
+                        Some(_) => {
+                            let v = s.value(depth + 1)?;
+                            encode_field(r, f, &v, buf).ok()?;
+                        }
+                    }
+                }
+                match s.peek()? {
+                    b',' => s.i += 1,
+                    b'}' => {
+                        s.i += 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        (Node::Array(a), b'[') if a.elem_size > 0 => {
+            s.i += 1;
+            if s.peek()? == b']' {
+                s.i += 1;
+                return Some(());
+            }
+            let mut slots = buf.chunks_exact_mut(a.elem_size);
+            loop {
+                // More items than elements: the general path says so.
+                let slot = slots.next()?;
+                walk(&a.elem, s, slot, depth + 1)?;
+                match s.peek()? {
+                    b',' => s.i += 1,
+                    b']' => {
+                        s.i += 1;
+                        return Some(());
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        (_, b'-' | b'0'..=b'9') => encode_int(n, s.int()?, buf),
+        (_, b'"') => encode_str(n, s.string()?, buf),
+        _ => encode(n, &s.value(depth)?, buf).ok(),
+    }
+}
+
+/// Whether entries with this root can take the fast path: the legacy format
+/// is recognised by a `kind` member, so a struct with a `kind` field at the
+/// root must go through the general path's check.
+pub(crate) fn fast_root(plan: &Plan) -> bool {
+    match plan.node() {
+        Node::Record(r) => r.find("kind", 0).is_none(),
+        _ => true,
+    }
+}
+
+/// Encodes one entry `{"key": ..., "value": ...}` (either may be left out,
+/// not both) from JSON text. Returns `false` to give up; the buffers are
+/// then in no particular state.
+pub(crate) fn encode_entry(
+    key: &Plan,
+    value: &Plan,
+    text: &[u8],
+    kbuf: &mut [u8],
+    vbuf: &mut [u8],
+) -> bool {
+    fn run(key: &Plan, value: &Plan, text: &[u8], kbuf: &mut [u8], vbuf: &mut [u8]) -> Option<()> {
+        let s = &mut Scan { b: text, i: 0 };
+        kbuf.fill(0);
+        vbuf.fill(0);
+        s.eat(b'{')?;
+        let (mut have_key, mut have_value) = (false, false);
+        loop {
+            match s.raw_string()? {
+                b"key" if !have_key => {
+                    have_key = true;
+                    s.eat(b':')?;
+                    walk(key.node(), s, kbuf, 1)?;
+                }
+                b"value" if !have_value => {
+                    have_value = true;
+                    s.eat(b':')?;
+                    walk(value.node(), s, vbuf, 1)?;
+                }
+                _ => return None,
+            }
+            match s.peek()? {
+                b',' => s.i += 1,
+                b'}' => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        // Nothing but whitespace after the entry.
+        (s.peek().is_none()).then_some(())
+    }
+    run(key, value, text, kbuf, vbuf).is_some()
+}
+
+/// Encodes one JSON value (the whole text) for `plan`; see [`encode_entry`].
+pub(crate) fn encode_value(plan: &Plan, text: &[u8], buf: &mut [u8]) -> bool {
+    let s = &mut Scan { b: text, i: 0 };
+    buf.fill(0);
+    buf.len() == plan.size() && walk(plan.node(), s, buf, 0).is_some() && s.peek().is_none()
+}
+
+// ---------------------------------------------------------------------------
+// Bytes to JSON text
+// ---------------------------------------------------------------------------
+
+/// Writes `serde_json::to_string(&v)` of a decoded value.
+fn write_value(v: &Value, out: &mut Vec<u8>) {
+    // Writing JSON into a Vec cannot fail: `Value` has string keys only.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+fn write_ipv4(o: &[u8], out: &mut Vec<u8>) {
+    let mut b = itoa::Buffer::new();
+    out.push(b'"');
+    for (i, x) in o.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(b.format(*x).as_bytes());
+    }
+    out.push(b'"');
+}
+
+/// Writes the JSON text of `decode(n, bytes)`, exactly as serde_json prints
+/// that value, without building it: numbers, IPv4 addresses, structs and
+/// plain arrays directly, anything else through its `Value`.
+pub(crate) fn write_decoded(n: &Node, bytes: &[u8], out: &mut Vec<u8>) {
+    match n {
+        Node::Int(i) if i.format.is_none() && i.size <= 8 => {
+            let bits = load(bytes, i.order);
+            let width = i.size as u32 * 8;
+            // Within 64 bits decode gives a number, as here.
+            let mut b = itoa::Buffer::new();
+            let text = if i.signed {
+                b.format(sign_extend(bits, width) as i64)
+            } else {
+                b.format(bits as u64)
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+        Node::Int(i) if i.format == Some(Format::Ip) && i.size == 4 => write_ipv4(bytes, out),
+        Node::Record(r) => {
+            out.push(b'{');
+            for (k, &ix) in r.decode.iter().enumerate() {
+                let f = &r.fields[ix];
+                if k > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(f.json_key.as_bytes());
+                match f.bits {
+                    None => write_decoded(&f.node, &bytes[f.offset..f.offset + f.node.size()], out),
+                    Some((off, width)) => {
+                        let bits = load_bits(bytes, off, width, r.bit_order);
+                        write_value(&scalar_value(&f.node, bits, width), out);
+                    }
+                }
+            }
+            out.push(b'}');
+        }
+        // Byte arrays without a format hint decode as lists too.
+        Node::Array(a)
+            if a.kind == ArrKind::Other || (a.kind == ArrKind::Bytes && a.format.is_none()) =>
+        {
+            let es = a.elem_size;
+            let mut len = a.len;
+            if a.trim {
+                while len > 0
+                    && bytes[(len - 1) * es..len * es]
+                        .iter()
+                        .zip(a.elem_mask.iter())
+                        .all(|(b, m)| b & m == 0)
+                {
+                    len -= 1;
+                }
+            }
+            out.push(b'[');
+            for i in 0..len {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_decoded(&a.elem, &bytes[i * es..(i + 1) * es], out);
+            }
+            out.push(b']');
+        }
+        Node::Array(a)
+            if a.format == Some(Format::Ip)
+                && a.len == 16
+                && a.elem_size == 1
+                && bytes[4..].iter().all(|b| *b == 0) =>
+        {
+            write_ipv4(&bytes[..4], out)
+        }
+        _ => write_value(&decode(n, bytes), out),
+    }
+}
