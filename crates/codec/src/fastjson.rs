@@ -80,15 +80,13 @@ impl<'a> Scan<'a> {
             self.i += 1;
         }
         let start = self.i;
-        let mut n: i128 = 0;
+        let mut n: u64 = 0;
         while let Some(&c) = self.b.get(self.i) {
             if !c.is_ascii_digit() {
                 break;
             }
-            if self.i - start == 20 {
-                return None;
-            }
-            n = n * 10 + i128::from(c - b'0');
+            // Beyond u64: serde_json reads such integers as floats.
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
             self.i += 1;
         }
         let digits = self.i - start;
@@ -98,11 +96,12 @@ impl<'a> Scan<'a> {
         if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        // serde_json reads wider integers as floats.
-        let n = if neg { -n } else { n };
-        (i128::from(i64::MIN)..=i128::from(u64::MAX))
-            .contains(&n)
-            .then_some(n)
+        if neg {
+            // Down to i64::MIN, as serde_json.
+            (n <= 1 << 63).then(|| -i128::from(n))
+        } else {
+            Some(i128::from(n))
+        }
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {

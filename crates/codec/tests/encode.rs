@@ -835,3 +835,70 @@ fn codec_is_shareable_across_threads() {
     assert_send_sync::<Value>();
     assert_send_sync::<ebpf_sdk_codec::CodecError>();
 }
+
+/// The JSON fast path (`Plan::encode_json_into`) at the edges of what it
+/// reads: it takes exactly what serde_json reads as integers, and leaves
+/// floats, escapes, duplicates and bad JSON to the general path.
+#[test]
+fn json_fast_path_edges() {
+    let s = struct_(
+        "s",
+        32,
+        vec![
+            m("a", 0, u64()),
+            m("b", 8, s64()),
+            m("c", 16, u32()),
+            m("name", 20, array(char_(), 8)),
+            m("x", 28, u8()),
+        ],
+    );
+    let p = plan(&s);
+    let fast = |text: &str| {
+        let mut buf = vec![0xa5; p.size()];
+        p.encode_json_into(text.as_bytes(), &mut buf)
+            .then(|| hex(&buf))
+    };
+    let general = |text: &str| {
+        ebpf_sdk_codec::parse_json(text)
+            .ok()
+            .and_then(|v| p.encode(&v).ok())
+            .map(|b| hex(&b))
+    };
+    // Taken, with the general path's bytes.
+    for text in [
+        r#"{"a": 18446744073709551615, "b": -9223372036854775808}"#,
+        r#"{"b": 9223372036854775807, "c": "10.0.0.1", "name": "eth0"}"#,
+        r#" { "c" : 0 , "a":1 } "#,
+        r#"{"x": null, "a": 0, "name": [101, 116]}"#,
+        r#"{}"#,
+        r#"null"#,
+        r#"{"c": "0x10"}"#,
+    ] {
+        assert!(fast(text).is_some(), "not taken: {text}");
+        assert_eq!(fast(text), general(text), "{text}");
+    }
+    // Left to the general path (which takes some and refuses others).
+    for text in [
+        r#"{"a": 18446744073709551616}"#,
+        r#"{"b": -9223372036854775809}"#,
+        r#"{"a": 99999999999999999999999999999999999999999}"#,
+        r#"{"a": -0}"#,
+        r#"{"a": 01}"#,
+        r#"{"a": 1.0}"#,
+        r#"{"a": 1e3}"#,
+        r#"{"a": 1, "a": 2}"#,
+        r#"{"name": "e\u0074h"}"#,
+        r#"{"a": 1,}"#,
+        r#"{"a": 1} x"#,
+        r#"{"x": 256}"#,
+        r#"{"nope": 1}"#,
+        r#"{"a" 1}"#,
+        r#"{"a": tru}"#,
+        "{\"name\": \"a\tb\"}",
+    ] {
+        assert_eq!(fast(text), None, "taken: {text}");
+    }
+    // Beyond the fast path, the general path still reads these.
+    assert!(general(r#"{"name": "e\u0074h"}"#).is_some());
+    assert!(general(r#"{"a": 1e3}"#).is_none());
+}

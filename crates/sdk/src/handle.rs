@@ -1,5 +1,7 @@
 //! A map opened against its schema: named values in, named values out.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -148,33 +150,45 @@ pub enum ApplyEvent<'a> {
     BackedUp(&'a Path, usize),
 }
 
-/// Parses and encodes one block of JSON Lines: records (key then value)
-/// and their line numbers.
+/// Parses and encodes one block of JSON Lines (whole lines; the first is
+/// line `first_line` of the input).
 fn encode_block(
     codec: &EntryCodec,
     map: &str,
     block: &[u8],
     first_line: usize,
     name: &str,
+    hasher: &RandomState,
 ) -> Result<EncodedBlock, SdkError> {
     let (ks, vs) = (codec.key_len(), codec.value_len());
-    let mut records = Vec::with_capacity(block.len() / 64 * (ks + vs));
-    let mut lines = Vec::new();
+    let mut out = EncodedBlock {
+        records: Vec::with_capacity(block.len() / 128 * (ks + vs)),
+        ..EncodedBlock::default()
+    };
+    let records = &mut out.records;
     let mut kbuf = vec![0u8; ks];
     let mut vbuf = vec![0u8; vs];
     let mut entries = Vec::with_capacity(1);
-    for (i, raw) in block.split(|b| *b == b'\n').enumerate() {
-        let t = raw.trim_ascii();
+    let mut start = 0;
+    let mut line = first_line;
+    while start <= block.len() {
+        let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |p| start + p);
+        let t = block[start..end].trim_ascii();
+        let this_line = line;
+        start = end + 1;
+        line += 1;
         if t.is_empty() {
             continue;
         }
-        let line = first_line + i;
+        let line = this_line;
+        let line32 = u32::try_from(line).unwrap_or(u32::MAX);
         // The plain form straight into the records; else the general path.
         let at = records.len();
         records.resize(at + ks + vs, 0);
         let (k, v) = records[at..].split_at_mut(ks);
         if codec.encode_json_entry(t, k, v) {
-            lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+            out.hashes.push(hasher.hash_one(&*k));
+            out.lines.push(line32);
             continue;
         }
         records.truncate(at);
@@ -198,14 +212,90 @@ fn encode_block(
             codec.encode_value_into(value, e.byte_order, &e.origin, &mut vbuf)?;
             records.extend_from_slice(&kbuf);
             records.extend_from_slice(&vbuf);
-            lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+            out.hashes.push(hasher.hash_one(&kbuf));
+            out.lines.push(line32);
         }
     }
-    Ok((records, lines))
+    Ok(out)
 }
 
-/// Encoded records (key then value, back to back) and their line numbers.
-type EncodedBlock = (Vec<u8>, Vec<u32>);
+/// Cuts a reader into blocks of whole lines of about [`LineBlocks::BLOCK`]
+/// bytes, read in large pieces.
+struct LineBlocks<'r, R> {
+    reader: &'r mut R,
+    /// The start of a line the last block cut off.
+    carry: Vec<u8>,
+    /// Lines before the next block.
+    line_no: usize,
+    eof: bool,
+}
+
+impl<'r, R: std::io::Read> LineBlocks<'r, R> {
+    const BLOCK: usize = 256 << 10;
+
+    fn new(reader: &'r mut R, lines_before: usize) -> Self {
+        LineBlocks {
+            reader,
+            carry: Vec::new(),
+            line_no: lines_before,
+            eof: false,
+        }
+    }
+
+    /// Reads into `block` up to its capacity; false at the end of input.
+    fn fill(&mut self, block: &mut Vec<u8>) -> std::io::Result<bool> {
+        let at = block.len();
+        block.resize(block.capacity(), 0);
+        let n = loop {
+            match self.reader.read(&mut block[at..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    block.truncate(at);
+                    return Err(e);
+                }
+            }
+        };
+        block.truncate(at + n);
+        Ok(n > 0)
+    }
+
+    /// The next block and the line number of its first line; `None` at the end.
+    fn next_block(&mut self) -> std::io::Result<Option<(usize, Vec<u8>)>> {
+        let mut block = Vec::with_capacity(Self::BLOCK + self.carry.len());
+        block.append(&mut self.carry);
+        while !self.eof && block.len() < Self::BLOCK {
+            self.eof = !self.fill(&mut block)?;
+        }
+        // A block ends at a line end: the rest waits for the next one (a
+        // line longer than a block grows this block until it ends).
+        while !self.eof {
+            if let Some(p) = memchr::memrchr(b'\n', &block) {
+                self.carry = block.split_off(p + 1);
+                break;
+            }
+            block.reserve(Self::BLOCK);
+            self.eof = !self.fill(&mut block)?;
+        }
+        if block.is_empty() {
+            return Ok(None);
+        }
+        let first = self.line_no + 1;
+        self.line_no += memchr::memchr_iter(b'\n', &block).count();
+        Ok(Some((first, block)))
+    }
+}
+
+/// Encoded records of a block of JSON Lines.
+#[derive(Default)]
+struct EncodedBlock {
+    /// Key then value, back to back.
+    records: Vec<u8>,
+    /// Each record's key hashed with the spool's hasher.
+    hashes: Vec<u64>,
+    /// Each record's line number.
+    lines: Vec<u32>,
+}
 
 /// Parser threads for JSON Lines: `EBPF_SDK_PARSE_THREADS`, else the CPUs (at most 4).
 fn parse_threads() -> usize {
@@ -717,7 +807,7 @@ impl MapHandle {
                 .is_ok_and(|t| ebpf_sdk_codec::parse_json(t).is_ok())
         };
         let rest = std::io::Cursor::new(head).chain(reader);
-        if !json_line || threads < 2 {
+        if !json_line {
             let mut blank = String::new();
             blank.extend(std::iter::repeat_n("\n", skipped_lines));
             let all = std::io::Cursor::new(blank.into_bytes()).chain(rest);
@@ -725,7 +815,7 @@ impl MapHandle {
         }
         self.check_apply()?;
         let started = Instant::now();
-        let spool = self.spool_json_lines(rest, name, skipped_lines, threads, opts, on)?;
+        let spool = self.spool_json_lines(rest, name, skipped_lines, threads.max(1), opts, on)?;
         let (spool, lines) = spool;
         let label = |i: usize| match lines.get(i) {
             Some(l) => format!("{name}:{l}"),
@@ -777,7 +867,6 @@ impl MapHandle {
         use std::sync::mpsc;
         use std::sync::Mutex;
 
-        const BLOCK: usize = 256 << 10;
         let (ks, vs) = (self.codec.key_len(), self.codec.value_len());
         let mut spool = Spool::new(ks, vs);
         let mut lines: Vec<u32> = Vec::new();
@@ -785,12 +874,18 @@ impl MapHandle {
             origin: name.to_string(),
             detail: format!("cannot read: {e}"),
         };
+        let stopped = || SdkError::Input {
+            origin: name.to_string(),
+            detail: "a parser thread stopped".into(),
+        };
+        let hasher = spool.hasher().clone();
         std::thread::scope(|scope| -> Result<(Spool, Vec<u32>), SdkError> {
             let (job_tx, job_rx) = mpsc::sync_channel::<(u64, usize, Vec<u8>)>(threads * 2);
             let job_rx = Arc::new(Mutex::new(job_rx));
             let (res_tx, res_rx) = mpsc::channel::<(u64, Result<EncodedBlock, SdkError>)>();
             let codec = &self.codec;
             let map_name = self.schema.name.as_str();
+            let hasher = &hasher;
             for _ in 0..threads {
                 let job_rx = job_rx.clone();
                 let res_tx = res_tx.clone();
@@ -799,38 +894,26 @@ impl MapHandle {
                     let Ok(Ok((seq, first_line, block))) = job else {
                         return;
                     };
-                    let r = encode_block(codec, map_name, &block, first_line, name);
+                    let r = encode_block(codec, map_name, &block, first_line, name, hasher);
                     if res_tx.send((seq, r)).is_err() {
                         return;
                     }
                 });
             }
             drop(res_tx);
+            let mut blocks = LineBlocks::new(&mut reader, lines_before);
             let mut job_tx = Some(job_tx);
             let (mut sent, mut received) = (0u64, 0u64);
-            let mut line_no = lines_before;
             let mut done: BTreeMap<u64, Result<EncodedBlock, SdkError>> = BTreeMap::new();
             let mut next_progress = 65536;
             loop {
                 while job_tx.is_some() && sent - received < (threads * 2) as u64 {
-                    let mut block = Vec::with_capacity(BLOCK + 4096);
-                    let first = line_no + 1;
-                    while block.len() < BLOCK {
-                        let n = reader.read_until(b'\n', &mut block).map_err(read_err)?;
-                        if n == 0 {
-                            break;
-                        }
-                        line_no += 1;
-                    }
-                    if block.is_empty() {
+                    let Some((first, block)) = blocks.next_block().map_err(read_err)? else {
                         job_tx = None;
                         break;
-                    }
+                    };
                     if let Some(tx) = &job_tx {
-                        tx.send((sent, first, block)).map_err(|_| SdkError::Input {
-                            origin: name.to_string(),
-                            detail: "a parser thread stopped".into(),
-                        })?;
+                        tx.send((sent, first, block)).map_err(|_| stopped())?;
                     }
                     sent += 1;
                 }
@@ -838,18 +921,15 @@ impl MapHandle {
                     break;
                 }
                 while !done.contains_key(&received) {
-                    let (seq, r) = res_rx.recv().map_err(|_| SdkError::Input {
-                        origin: name.to_string(),
-                        detail: "a parser thread stopped".into(),
-                    })?;
+                    let (seq, r) = res_rx.recv().map_err(|_| stopped())?;
                     done.insert(seq, r);
                 }
-                let (records, block_lines) = done.remove(&received).expect("present")?;
+                let block = done.remove(&received).expect("present")?;
                 received += 1;
-                for (rec, line) in records.chunks_exact(ks + vs).zip(block_lines) {
-                    spool.push(&rec[..ks], &rec[ks..]).map_err(io_err)?;
-                    lines.push(line);
-                }
+                spool
+                    .push_records(&block.records, &block.hashes)
+                    .map_err(io_err)?;
+                lines.extend_from_slice(&block.lines);
                 if spool.len() >= next_progress {
                     next_progress += 65536;
                     self.validated(&spool, opts, on)?;

@@ -59,6 +59,12 @@ impl Spool {
         self.hasher.hash_one(key)
     }
 
+    /// The key hasher, for threads that hash keys ahead of
+    /// [`Spool::push_records`].
+    pub(crate) fn hasher(&self) -> &RandomState {
+        &self.hasher
+    }
+
     pub(crate) fn push(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
         debug_assert_eq!(key.len(), self.key_size);
         debug_assert_eq!(value.len(), self.value_size);
@@ -66,10 +72,33 @@ impl Spool {
             let h = self.hash(key);
             self.index.push((h, self.count as u32));
         }
+        self.store(key)?;
+        self.store(value)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Appends records (key then value, back to back) whose keys hash to
+    /// `hashes` (with [`Spool::hasher`]; one per record).
+    pub(crate) fn push_records(&mut self, records: &[u8], hashes: &[u64]) -> io::Result<()> {
+        let n = records.len() / self.record().max(1);
+        debug_assert_eq!(records.len(), n * self.record());
+        debug_assert_eq!(hashes.len(), n);
+        if self.key_size > 0 {
+            let first = self.count as u32;
+            self.index
+                .extend(hashes.iter().zip(first..).map(|(h, i)| (*h, i)));
+        }
+        self.store(records)?;
+        self.count += n;
+        Ok(())
+    }
+
+    /// Appends bytes to the store, spilling to a file past [`SPILL_BYTES`].
+    fn store(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.store {
             Store::Mem(v) => {
-                v.extend_from_slice(key);
-                v.extend_from_slice(value);
+                v.extend_from_slice(bytes);
                 if v.len() > SPILL_BYTES {
                     let mut file = tempfile::tempfile()?;
                     file.write_all(v)?;
@@ -82,16 +111,22 @@ impl Spool {
                 }
             }
             Store::File { file, pending, len } => {
-                pending.extend_from_slice(key);
-                pending.extend_from_slice(value);
-                if pending.len() >= 1 << 20 {
+                if bytes.len() >= 1 << 16 {
+                    // Large blocks go straight to the file.
                     file.write_all(pending)?;
-                    *len += pending.len() as u64;
+                    file.write_all(bytes)?;
+                    *len += (pending.len() + bytes.len()) as u64;
                     pending.clear();
+                } else {
+                    pending.extend_from_slice(bytes);
+                    if pending.len() >= 1 << 20 {
+                        file.write_all(pending)?;
+                        *len += pending.len() as u64;
+                        pending.clear();
+                    }
                 }
             }
         }
-        self.count += 1;
         Ok(())
     }
 
@@ -236,6 +271,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen, n);
+
+        // Blocks with hashes computed elsewhere: the same index.
+        let mut b = Spool::new(8, 16);
+        let mut records = Vec::new();
+        let mut hashes = Vec::new();
+        for i in 0..n as u64 {
+            records.extend_from_slice(&i.to_le_bytes());
+            records.extend_from_slice(&[i as u8; 16]);
+            hashes.push(b.hasher().hash_one(i.to_le_bytes()));
+            if records.len() >= 100_000 || i + 1 == n as u64 {
+                b.push_records(&records, &hashes).unwrap();
+                records.clear();
+                hashes.clear();
+            }
+        }
+        assert_eq!(b.len(), n);
+        assert_eq!(b.seal().unwrap(), None);
+        assert_eq!(
+            b.find(&77u64.to_le_bytes(), &mut scratch).unwrap(),
+            Some(77)
+        );
+        b.read_value(n - 2, &mut v).unwrap();
+        assert_eq!(v, [(n - 2) as u8; 16]);
 
         let mut d = Spool::new(4, 1);
         for k in [1u32, 2, 3, 2, 1] {

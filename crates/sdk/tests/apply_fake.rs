@@ -382,15 +382,20 @@ fn dump_json_is_dump_as_json_and_applies_back() {
             v
         };
         let before = sorted(h.backend().lookup_batch().unwrap());
-        for threads in [1, 2] {
+        // JSON Lines on 1 and 2 threads, and the general path (Values).
+        for threads in [1, 2, 0] {
             let again = MapHandle::with_backend(schema, Box::new(fake_for(schema, 64))).unwrap();
             let opts = ApplyOptions {
                 parse_threads: Some(threads),
                 ..Default::default()
             };
-            again
-                .apply_reader(text.as_bytes(), "dump.jsonl", &opts, &mut |_| {})
-                .unwrap();
+            if threads == 0 {
+                apply(&again, &text, &opts).unwrap();
+            } else {
+                again
+                    .apply_reader(text.as_bytes(), "dump.jsonl", &opts, &mut |_| {})
+                    .unwrap();
+            }
             let after = sorted(again.backend().lookup_batch().unwrap());
             assert_eq!(after, before, "{} via {threads} thread(s)", schema.name);
         }
