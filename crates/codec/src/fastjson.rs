@@ -1,19 +1,24 @@
 //! JSON text straight to bytes and back, without a [`Value`] tree in between.
 //!
-//! Bulk input (`apply` of JSON Lines, a million entries) spends most of its
+//! Bulk input (`apply` of JSON Lines, a million entries) spent most of its
 //! time building a `Value` per entry only to walk it once. This reader walks
 //! the JSON text and the compiled plan together instead: objects and lists
 //! are followed in place, and each leaf becomes a scalar `Value` (no
 //! allocation for numbers) handed to the very same encoder as the general
 //! path, so the bytes and every rule (ranges, sugar, enums, bitfields) are
-//! the general path's.
+//! the general path's. Structs with unions (which member was given matters)
+//! are read into a `Value` and handed to the general encoder whole.
 //!
 //! It only takes the plain form and gives up on anything else: escapes in
 //! strings, fractions and exponents, integers beyond 64 bits, duplicate
-//! keys, unions, errors of any kind. Giving up costs nothing but time: the
-//! caller then runs the general path on the same text, which either gives
-//! the same bytes or the precise error message. So this path never reports
-//! an error and never accepts what the general path refuses.
+//! keys, errors of any kind. Giving up costs nothing but time: the caller
+//! then runs the general path on the same text, which either gives the same
+//! bytes or the precise error message. So this path never reports an error
+//! and never accepts what the general path refuses (property tests and the
+//! `fast_json` fuzz target check both).
+//!
+//! The other direction, [`write_decoded`], prints what serde_json prints for
+//! a decoded value, straight from the bytes (`dump -o json`).
 
 use std::sync::Arc;
 
