@@ -375,17 +375,7 @@ pub(crate) fn write_decoded(n: &Node, bytes: &[u8], out: &mut Vec<u8>) {
             if a.kind == ArrKind::Other || (a.kind == ArrKind::Bytes && a.format.is_none()) =>
         {
             let es = a.elem_size;
-            let mut len = a.len;
-            if a.trim {
-                while len > 0
-                    && bytes[(len - 1) * es..len * es]
-                        .iter()
-                        .zip(a.elem_mask.iter())
-                        .all(|(b, m)| b & m == 0)
-                {
-                    len -= 1;
-                }
-            }
+            let len = a.decoded_len(bytes);
             out.push(b'[');
             for i in 0..len {
                 if i > 0 {

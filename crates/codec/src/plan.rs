@@ -102,8 +102,8 @@ pub(crate) struct ArrayNode {
     pub(crate) format: Option<Format>,
     /// Decode omits trailing all-zero elements (arrays of structs/unions);
     /// "zero" in the bits decode reads (this mask, empty when not trimming).
-    pub(crate) trim: bool,
-    pub(crate) elem_mask: Box<[u8]>,
+    trim: bool,
+    elem_mask: Box<[u8]>,
     ty: Box<str>,
 }
 
@@ -1342,22 +1342,32 @@ fn decode_array(a: &ArrayNode, bytes: &[u8]) -> Value {
         }
     }
     let es = a.elem_size;
-    let mut n = a.len;
-    if a.trim {
-        while n > 0
-            && bytes[(n - 1) * es..n * es]
-                .iter()
-                .zip(a.elem_mask.iter())
-                .all(|(b, m)| b & m == 0)
-        {
-            n -= 1;
-        }
-    }
+    let n = a.decoded_len(bytes);
     Value::List(
         (0..n)
             .map(|i| decode(&a.elem, &bytes[i * es..(i + 1) * es]))
             .collect(),
     )
+}
+
+impl ArrayNode {
+    /// How many elements decode shows: all, or without the trailing all-zero
+    /// ones when trimming.
+    pub(crate) fn decoded_len(&self, bytes: &[u8]) -> usize {
+        let es = self.elem_size;
+        let mut n = self.len;
+        if self.trim {
+            while n > 0
+                && bytes[(n - 1) * es..n * es]
+                    .iter()
+                    .zip(self.elem_mask.iter())
+                    .all(|(b, m)| b & m == 0)
+            {
+                n -= 1;
+            }
+        }
+        n
+    }
 }
 
 fn mark(n: &Node, m: &mut [u8]) {

@@ -675,10 +675,9 @@ fn plan_for(t: &TypeNode, order: ByteOrder) -> Plan {
         .unwrap_or_else(|e| panic!("generated schema rejected: {e}\n{t:#?}"))
 }
 
-/// Decodes arbitrary bytes: never panics; the output re-encodes to the same
-/// bytes (outside padding and unused union bytes) and survives YAML and
-/// JSON text.
-pub fn decode_body(data: &[u8]) {
+/// A schema from the input, its plan, and the rest of the input (repeated,
+/// or zeros) as exactly that many bytes.
+fn schema_and_bytes(data: &[u8]) -> (TypeNode, Plan, Vec<u8>) {
     let mut src = Src::new(data);
     let (t, order) = gen_schema(&mut src);
     let plan = plan_for(&t, order);
@@ -690,6 +689,14 @@ pub fn decode_body(data: &[u8]) {
         .take(plan.size())
         .collect();
     bytes.resize(plan.size(), 0);
+    (t, plan, bytes)
+}
+
+/// Decodes arbitrary bytes: never panics; the output re-encodes to the same
+/// bytes (outside padding and unused union bytes) and survives YAML and
+/// JSON text.
+pub fn decode_body(data: &[u8]) {
+    let (_, plan, mut bytes) = schema_and_bytes(data);
     let m = plan.significant_bits();
     for (b, m) in bytes.iter_mut().zip(&m) {
         *b &= m;
@@ -833,17 +840,7 @@ pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
 /// [`Plan::decode_json_into`] (what `dump -o json` uses) gives exactly the
 /// text serde_json prints for [`Plan::decode`]'s value, for any bytes.
 pub fn decode_json_body(data: &[u8]) {
-    let mut src = Src::new(data);
-    let (t, order) = gen_schema(&mut src);
-    let plan = plan_for(&t, order);
-    let mut bytes: Vec<u8> = src
-        .rest()
-        .iter()
-        .copied()
-        .cycle()
-        .take(plan.size())
-        .collect();
-    bytes.resize(plan.size(), 0);
+    let (t, plan, bytes) = schema_and_bytes(data);
     let want = plan.decode(&bytes).unwrap().to_json();
     let mut got = b"prefix ".to_vec();
     plan.decode_json_into(&bytes, &mut got).unwrap();
