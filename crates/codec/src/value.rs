@@ -539,49 +539,82 @@ fn yaml_error(e: serde_norway::Error) -> CodecError {
 /// Refuses flow collections (`[`, `{`) nested deeper than [`MAX_DEPTH`]
 /// before the YAML parser sees them: libyaml's scanner takes time quadratic
 /// in that depth, so `key: [[[[...` 100k deep would take minutes before the
-/// depth limit of the value could apply. Quoted scalars and comments are
-/// skipped; block nesting is limited by indentation and checked later.
+/// depth limit of the value could apply. Quoted scalars, comments and the
+/// text of block scalars (`|`, `>`) are skipped; block nesting is limited by
+/// indentation and checked later.
 fn check_flow_depth(text: &str) -> Result<(), CodecError> {
-    let (mut depth, mut line, mut col) = (0usize, 1usize, 0usize);
+    /// Where a block scalar stands.
+    #[derive(Clone, Copy)]
+    enum Block {
+        None,
+        /// After `|`/`>` on a line indented this much: text follows if the
+        /// next non-blank line is indented more.
+        Pending(usize),
+        /// Inside one: lines indented at least this much are its text.
+        In(usize),
+    }
+    let mut depth = 0usize;
     let mut quote: Option<char> = None;
     let mut escaped = false;
-    let mut comment = false;
-    let mut prev = '\n';
-    for c in text.chars() {
-        col += 1;
-        if c == '\n' {
-            line += 1;
-            col = 0;
-            comment = false;
-        } else if comment {
-        } else if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if q == '"' && c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+    let mut block = Block::None;
+    for (n, line) in text.split('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        match block {
+            Block::Pending(_) | Block::In(_) if blank => continue,
+            Block::Pending(parent) if indent > parent => {
+                block = Block::In(indent);
+                continue;
             }
-        } else {
-            match c {
-                '#' if prev.is_whitespace() => comment = true,
-                '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
-                '[' | '{' => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return Err(CodecError::Parse {
-                            format: "YAML",
-                            message: format!(
-                                "lists and mappings nested deeper than {MAX_DEPTH} levels at line {line} column {col}"
-                            ),
-                        });
-                    }
-                }
-                ']' | '}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
+            Block::In(text_indent) if indent >= text_indent => continue,
+            _ => block = Block::None,
         }
-        prev = c;
+        let mut prev = '\n';
+        for (col, (at, c)) in line.char_indices().enumerate() {
+            if let Some(q) = quote {
+                if escaped {
+                    escaped = false;
+                } else if q == '"' && c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            } else {
+                match c {
+                    '#' if prev.is_whitespace() => break,
+                    '"' | '\'' if !prev.is_alphanumeric() => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_DEPTH {
+                            return Err(CodecError::Parse {
+                                format: "YAML",
+                                message: format!(
+                                    "lists and mappings nested deeper than {MAX_DEPTH} levels at line {} column {}",
+                                    n + 1,
+                                    col + 1
+                                ),
+                            });
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    '|' | '>' if depth == 0 && prev.is_whitespace() => {
+                        // A block scalar header: indicator, then only
+                        // chomping/indentation indicators and a comment.
+                        let rest = line[at + 1..]
+                            .trim_start_matches(|c: char| {
+                                c == '-' || c == '+' || c.is_ascii_digit()
+                            })
+                            .trim_start();
+                        if rest.is_empty() || rest.starts_with('#') {
+                            block = Block::Pending(indent);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            prev = c;
+        }
     }
     Ok(())
 }
@@ -716,6 +749,31 @@ mod tests {
         let very = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_json(&very).is_err());
         assert!(parse_yaml(&very).is_err());
+    }
+
+    /// The text of a block scalar is not YAML: brackets in it do not nest
+    /// (found by fuzzing `decode`: a `char[]` holding `[[[[...` and a newline
+    /// printed as `|-` did not read back). Deep flow after the block still
+    /// counts.
+    #[test]
+    fn depth_check_skips_block_scalars() {
+        let brackets = "[".repeat(150);
+        for header in ["|", "|-", ">+", "|2", "| # note"] {
+            let doc = format!("a:\n  - - {header}\n      {brackets}0\n\n      x\n    - y\nb: 1\n");
+            let v = parse_yaml(&doc).unwrap_or_else(|e| panic!("{header}: {e}\n{doc}"));
+            assert_eq!(v.get("b"), Some(&Value::Int(1)), "{header}");
+        }
+        let s = format!("{brackets}0\n&");
+        let v = Value::List(vec![Value::List(vec![Value::String(s.clone())])]);
+        assert_eq!(parse_yaml(&v.to_yaml()).unwrap(), v);
+        // Less indented: the block has ended, and the flow counts.
+        let doc = format!("a: |\n  text\nb: {}1{}\n", brackets, "]".repeat(150));
+        let e = parse_yaml(&doc).unwrap_err().to_string();
+        assert!(e.contains("nested deeper than 100 levels at line 3"), "{e}");
+        // `|` inside a flow collection or a plain scalar is no header.
+        let doc = format!("a: [x, '|']\nb: c | d\n  {brackets}\n");
+        let e = parse_yaml(&doc).unwrap_err().to_string();
+        assert!(e.contains("nested deeper than 100 levels at line 3"), "{e}");
     }
 
     #[test]

@@ -766,9 +766,12 @@ impl MapHandle {
     }
 
     /// [`MapHandle::apply`] from a reader, in any of the formats of
-    /// [`EntryReader`]. JSON Lines are parsed and encoded on several threads
-    /// (`EBPF_SDK_PARSE_THREADS`, default: the CPUs, at most 4), in input
-    /// order; other formats go through [`EntryReader`].
+    /// [`EntryReader`]. JSON Lines are read in 256 KiB blocks and parsed and
+    /// encoded on several threads (`EBPF_SDK_PARSE_THREADS`, default: the
+    /// CPUs, at most 4), in input order, straight from the text into bytes
+    /// ([`ebpf_sdk_codec::Codec::encode_json_entry`]; lines in other forms,
+    /// and every bad line, take the general path, which names the line);
+    /// other formats go through [`EntryReader`].
     pub fn apply_reader<R: BufRead>(
         &self,
         mut reader: R,
