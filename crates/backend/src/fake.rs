@@ -428,6 +428,42 @@ impl FakeMap {
     }
 }
 
+impl FakeMap {
+    /// A batch write as the kernel does it: `write(state, i, key)` for each
+    /// of `count` concatenated `keys` in order, under one lock, stopping at
+    /// the first failing entry; the error counts the entries applied before
+    /// it and carries the element error under the batch operation.
+    fn batch_write(
+        &self,
+        op: Op,
+        keys: &[u8],
+        values: Option<&[u8]>,
+        count: usize,
+        mut write: impl FnMut(&mut State, usize, &[u8]) -> Result<(), BackendError>,
+    ) -> Result<usize, BatchError> {
+        check::batch(self, op, keys, values, count)
+            .map_err(|e| BatchError::before_start(op, count, e))?;
+        let ks = self.info.key_size as usize;
+        let mut st = self.state();
+        for i in 0..count {
+            let key = &keys[i * ks..(i + 1) * ks];
+            let res = self
+                .begin(&mut st, op, Some(key))
+                .and_then(|()| check::write_key(self, op, key))
+                .and_then(|()| write(&mut st, i, key));
+            if let Err(e) = res {
+                return Err(BatchError {
+                    op,
+                    applied: i,
+                    requested: count,
+                    source: Box::new(retag(e, op)),
+                });
+            }
+        }
+        Ok(count)
+    }
+}
+
 impl MapBackend for FakeMap {
     fn info(&self) -> &MapInfo {
         &self.info
@@ -529,53 +565,17 @@ impl MapBackend for FakeMap {
         count: usize,
         flags: UpdateFlags,
     ) -> Result<usize, BatchError> {
-        let op = Op::UpdateBatch;
-        check::batch(self, op, keys, Some(values), count)
-            .map_err(|e| BatchError::before_start(op, count, e))?;
-        let (ks, vs) = (self.info.key_size as usize, self.value_buf_size());
-        let mut st = self.state();
-        for i in 0..count {
-            let key = &keys[i * ks..(i + 1) * ks];
-            let res = self
-                .begin(&mut st, op, Some(key))
-                .and_then(|()| check::write_key(self, op, key))
-                .and_then(|()| {
-                    self.update_locked(&mut st, key, &values[i * vs..(i + 1) * vs], flags)
-                });
-            if let Err(e) = res {
-                return Err(BatchError {
-                    op,
-                    applied: i,
-                    requested: count,
-                    source: Box::new(retag(e, op)),
-                });
-            }
-        }
-        Ok(count)
+        let vs = self.value_buf_size();
+        self.batch_write(Op::UpdateBatch, keys, Some(values), count, |st, i, key| {
+            self.update_locked(st, key, &values[i * vs..(i + 1) * vs], flags)
+        })
     }
 
     fn delete_batch(&self, keys: &[u8], count: usize) -> Result<usize, BatchError> {
         let op = Op::DeleteBatch;
-        check::batch(self, op, keys, None, count)
-            .map_err(|e| BatchError::before_start(op, count, e))?;
-        let ks = self.info.key_size as usize;
-        let mut st = self.state();
-        for i in 0..count {
-            let key = &keys[i * ks..(i + 1) * ks];
-            let res = self
-                .begin(&mut st, op, Some(key))
-                .and_then(|()| check::write_key(self, op, key))
-                .and_then(|()| self.delete_locked(&mut st, op, key));
-            if let Err(e) = res {
-                return Err(BatchError {
-                    op,
-                    applied: i,
-                    requested: count,
-                    source: Box::new(e),
-                });
-            }
-        }
-        Ok(count)
+        self.batch_write(op, keys, None, count, |st, _, key| {
+            self.delete_locked(st, op, key)
+        })
     }
 
     fn push(&self, value: &[u8], flags: UpdateFlags) -> Result<(), BackendError> {

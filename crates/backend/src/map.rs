@@ -694,14 +694,7 @@ impl Map {
         self.refuse_write(op).map_err(early)?;
         let ks = self.info.key_size as usize;
         let vs = self.value_buf_size();
-        // Validate every key first; entries before a bad key are still applied,
-        // as the kernel would, so the applied count means the same thing.
-        let bad = (0..count).find_map(|i| {
-            check::write_key(self, op, &keys[i * ks..(i + 1) * ks])
-                .err()
-                .map(|e| (i, e))
-        });
-        let limit = bad.as_ref().map_or(count, |(i, _)| *i);
+        let (limit, bad) = self.first_bad_key(op, keys, count);
         let res = chunked_write(
             limit,
             self.batch_size,
@@ -727,6 +720,25 @@ impl Map {
         self.finish_write(op, keys, count, res, bad)
     }
 
+    /// Checks every key of a batch write before any is written. Entries
+    /// before a bad key are still applied, as the kernel would, so the
+    /// applied count means the same thing: returns how many lead the first
+    /// bad key (all of them without one) and that key's index and error.
+    fn first_bad_key(
+        &self,
+        op: Op,
+        keys: &[u8],
+        count: usize,
+    ) -> (usize, Option<(usize, BackendError)>) {
+        let ks = self.info.key_size as usize;
+        let bad = (0..count).find_map(|i| {
+            check::write_key(self, op, &keys[i * ks..(i + 1) * ks])
+                .err()
+                .map(|e| (i, e))
+        });
+        (bad.as_ref().map_or(count, |(i, _)| *i), bad)
+    }
+
     /// Deletes `count` concatenated `keys` with `BPF_MAP_DELETE_BATCH`, with
     /// the fallback and applied-count semantics of [`Map::update_batch`].
     pub fn delete_batch(&self, keys: &[u8], count: usize) -> Result<usize, BatchError> {
@@ -735,12 +747,7 @@ impl Map {
         check::batch(self, op, keys, None, count).map_err(early)?;
         self.refuse_write(op).map_err(early)?;
         let ks = self.info.key_size as usize;
-        let bad = (0..count).find_map(|i| {
-            check::write_key(self, op, &keys[i * ks..(i + 1) * ks])
-                .err()
-                .map(|e| (i, e))
-        });
-        let limit = bad.as_ref().map_or(count, |(i, _)| *i);
+        let (limit, bad) = self.first_bad_key(op, keys, count);
         let res = chunked_write(
             limit,
             self.batch_size,

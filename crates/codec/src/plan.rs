@@ -516,28 +516,19 @@ fn flatten(
         let member_bits = base_bits + u64::from(m.offset) * 8;
         if m.name.is_empty() {
             match &m.ty.kind {
-                TypeKind::Struct { members: inner } => flatten(
-                    rec,
-                    &m.ty,
-                    inner,
-                    false,
-                    member_bits,
-                    &my_alts,
-                    cx,
-                    path,
-                    depth + 1,
-                )?,
-                TypeKind::Union { members: inner } => flatten(
-                    rec,
-                    &m.ty,
-                    inner,
-                    true,
-                    member_bits,
-                    &my_alts,
-                    cx,
-                    path,
-                    depth + 1,
-                )?,
+                TypeKind::Struct { members: inner } | TypeKind::Union { members: inner } => {
+                    flatten(
+                        rec,
+                        &m.ty,
+                        inner,
+                        matches!(m.ty.kind, TypeKind::Union { .. }),
+                        member_bits,
+                        &my_alts,
+                        cx,
+                        path,
+                        depth + 1,
+                    )?
+                }
                 // An unnamed bitfield or member is padding: always zero.
                 _ => {}
             }
