@@ -29,18 +29,24 @@ fn bad(path: &str, reason: impl Into<String>) -> CodecError {
     }
 }
 
-pub(super) fn compile(
-    t: &TypeNode,
-    cx: &Cx,
-    path: &mut String,
-    depth: usize,
-) -> Result<Node, CodecError> {
+/// Refuses types nested deeper than [`MAX_TYPE_DEPTH`].
+fn check_depth(path: &str, depth: usize) -> Result<(), CodecError> {
     if depth > MAX_TYPE_DEPTH {
         return Err(bad(
             path,
             format!("types nested deeper than {MAX_TYPE_DEPTH} levels"),
         ));
     }
+    Ok(())
+}
+
+pub(super) fn compile(
+    t: &TypeNode,
+    cx: &Cx,
+    path: &mut String,
+    depth: usize,
+) -> Result<Node, CodecError> {
+    check_depth(path, depth)?;
     let size = t.size as usize;
     let ty: Box<str> = t.display_name().into();
     let order = cx.force.unwrap_or(cx.target);
@@ -97,51 +103,66 @@ pub(super) fn compile(
             len,
             element,
             format,
-        } => {
-            let len = *len as usize;
-            let elem_size = element.size as usize;
-            if len.checked_mul(elem_size) != Some(size) {
-                return Err(bad(
-                    path,
-                    format!(
-                        "array {} has {len} elements of {elem_size} B but size {size}",
-                        t.name
-                    ),
-                ));
-            }
-            let at = path.len();
-            path.push_str("[]");
-            let elem = compile(element, cx, path, depth + 1)?;
-            path.truncate(at);
-            let kind = match &element.kind {
-                TypeKind::Int { char, .. } if elem_size == 1 => {
-                    if *char || *format == Some(Format::String) {
-                        ArrKind::Text
-                    } else {
-                        ArrKind::Bytes
-                    }
-                }
-                _ => ArrKind::Other,
-            };
-            let trim = contains_record(&elem);
-            let elem_mask = if trim {
-                let mut m = vec![0; elem_size];
-                mark(&elem, &mut m);
-                m.into_boxed_slice()
+        } => Node::Array(Box::new(compile_array(
+            t, *len, element, *format, cx, path, depth,
+        )?)),
+    })
+}
+
+/// An array of `len` `element`s (`t`), with how decode shows it: as text,
+/// as bytes, or as a list trimmed of trailing zero structs.
+fn compile_array(
+    t: &TypeNode,
+    len: u32,
+    element: &TypeNode,
+    format: Option<Format>,
+    cx: &Cx,
+    path: &mut String,
+    depth: usize,
+) -> Result<ArrayNode, CodecError> {
+    let size = t.size as usize;
+    let len = len as usize;
+    let elem_size = element.size as usize;
+    if len.checked_mul(elem_size) != Some(size) {
+        return Err(bad(
+            path,
+            format!(
+                "array {} has {len} elements of {elem_size} B but size {size}",
+                t.name
+            ),
+        ));
+    }
+    let at = path.len();
+    path.push_str("[]");
+    let elem = compile(element, cx, path, depth + 1)?;
+    path.truncate(at);
+    let kind = match &element.kind {
+        TypeKind::Int { char, .. } if elem_size == 1 => {
+            if *char || format == Some(Format::String) {
+                ArrKind::Text
             } else {
-                Box::default()
-            };
-            Node::Array(Box::new(ArrayNode {
-                len,
-                trim,
-                elem_mask,
-                elem,
-                elem_size,
-                kind,
-                format: *format,
-                ty,
-            }))
+                ArrKind::Bytes
+            }
         }
+        _ => ArrKind::Other,
+    };
+    let trim = contains_record(&elem);
+    let elem_mask = if trim {
+        let mut m = vec![0; elem_size];
+        mark(&elem, &mut m);
+        m.into_boxed_slice()
+    } else {
+        Box::default()
+    };
+    Ok(ArrayNode {
+        len,
+        trim,
+        elem_mask,
+        elem,
+        elem_size,
+        kind,
+        format,
+        ty: t.display_name().into(),
     })
 }
 
@@ -207,26 +228,9 @@ fn flatten(
     path: &mut String,
     depth: usize,
 ) -> Result<(), CodecError> {
-    if depth > MAX_TYPE_DEPTH {
-        return Err(bad(
-            path,
-            format!("types nested deeper than {MAX_TYPE_DEPTH} levels"),
-        ));
-    }
+    check_depth(path, depth)?;
     let group = if is_union {
-        let g = u16::try_from(rec.groups.len())
-            .ok()
-            .filter(|g| *g < NONE)
-            .ok_or_else(|| bad(path, "too many unions"))?;
-        if members.len() >= usize::from(NONE) {
-            return Err(bad(path, "too many union members"));
-        }
-        rec.groups.push(Group {
-            ty: t.display_name().into(),
-            alts: members.iter().map(alt_description).collect(),
-            chosen: choose_alternative(members, t.size).map_or(NONE, |i| i as u16),
-        });
-        Some(g)
+        Some(push_group(rec, t, members, path)?)
     } else {
         None
     };
@@ -282,31 +286,7 @@ fn flatten(
             return Err(bad(path, format!("two members named `{}`", m.name)));
         }
         let node = compile(&m.ty, cx, path, depth + 1)?;
-        let bits = match m.bit_size {
-            None => None,
-            Some(w) => {
-                let scalar = matches!(node, Node::Int(_) | Node::Enum(_) | Node::Bool(_));
-                if !scalar || w == 0 || u64::from(w) > u64::from(m.ty.size) * 8 {
-                    return Err(bad(
-                        path,
-                        format!(
-                            "bitfield of {w} bits in {} ({} B)",
-                            m.ty.display_name(),
-                            m.ty.size
-                        ),
-                    ));
-                }
-                let abs = base_bits + u64::from(m.bit_offset);
-                let abs = u32::try_from(abs).map_err(|_| bad(path, "bit offset too large"))?;
-                if abs % 8 + w > 128 {
-                    return Err(bad(
-                        path,
-                        format!("bitfield of {w} bits spans more than 16 bytes"),
-                    ));
-                }
-                Some((abs, w))
-            }
-        };
+        let bits = bitfield(m, &node, base_bits, path)?;
         let offset = usize::try_from(member_bits / 8).map_err(|_| bad(path, "offset too large"))?;
         rec.fields.push(Field {
             name: m.name.as_str().into(),
@@ -319,6 +299,61 @@ fn flatten(
         path.truncate(at);
     }
     Ok(())
+}
+
+/// Starts the group of alternatives of union `t` in `rec`; its number.
+fn push_group(
+    rec: &mut Record,
+    t: &TypeNode,
+    members: &[Member],
+    path: &str,
+) -> Result<u16, CodecError> {
+    let g = u16::try_from(rec.groups.len())
+        .ok()
+        .filter(|g| *g < NONE)
+        .ok_or_else(|| bad(path, "too many unions"))?;
+    if members.len() >= usize::from(NONE) {
+        return Err(bad(path, "too many union members"));
+    }
+    rec.groups.push(Group {
+        ty: t.display_name().into(),
+        alts: members.iter().map(alt_description).collect(),
+        chosen: choose_alternative(members, t.size).map_or(NONE, |i| i as u16),
+    });
+    Ok(g)
+}
+
+/// Where member `m` (compiled to `node`) sits as a bitfield: its bit offset
+/// from the record start and its width; `None` when it is no bitfield.
+fn bitfield(
+    m: &Member,
+    node: &Node,
+    base_bits: u64,
+    path: &str,
+) -> Result<Option<(u32, u32)>, CodecError> {
+    let Some(w) = m.bit_size else {
+        return Ok(None);
+    };
+    let scalar = matches!(node, Node::Int(_) | Node::Enum(_) | Node::Bool(_));
+    if !scalar || w == 0 || u64::from(w) > u64::from(m.ty.size) * 8 {
+        return Err(bad(
+            path,
+            format!(
+                "bitfield of {w} bits in {} ({} B)",
+                m.ty.display_name(),
+                m.ty.size
+            ),
+        ));
+    }
+    let abs = base_bits + u64::from(m.bit_offset);
+    let abs = u32::try_from(abs).map_err(|_| bad(path, "bit offset too large"))?;
+    if abs % 8 + w > 128 {
+        return Err(bad(
+            path,
+            format!("bitfield of {w} bits spans more than 16 bytes"),
+        ));
+    }
+    Ok(Some((abs, w)))
 }
 
 /// The union alternative decode shows: the first member as large as the
