@@ -90,53 +90,40 @@ mod tests {
     }
 
     #[test]
-    fn little_endian_windows_count_from_the_low_bit() {
-        // (first byte, end byte, shift of the field in the loaded window)
-        assert_eq!(window(3, 4, Little), (0, 1, 3));
-        assert_eq!(window(6, 4, Little), (0, 2, 6));
-        assert_eq!(window(13, 11, Little), (1, 3, 5));
-        assert_eq!(window(8, 128, Little), (1, 17, 0));
-        assert_eq!(window(7, 1, Little), (0, 1, 7));
-    }
-
-    #[test]
-    fn big_endian_windows_count_from_the_high_bit() {
-        assert_eq!(window(3, 4, Big), (0, 1, 1));
-        assert_eq!(window(6, 4, Big), (0, 2, 6));
-        assert_eq!(window(13, 11, Big), (1, 3, 0));
-        assert_eq!(window(8, 128, Big), (1, 17, 0));
-        assert_eq!(window(7, 1, Big), (0, 1, 0));
+    fn windows_count_from_the_low_or_the_high_bit() {
+        // (bit offset, width) -> (first byte, end byte, shift of the field in
+        // the loaded window), little-endian then big-endian.
+        let cases = [
+            ((3, 4), (0, 1, 3), (0, 1, 1)),
+            ((6, 4), (0, 2, 6), (0, 2, 6)),
+            ((13, 11), (1, 3, 5), (1, 3, 0)),
+            ((8, 128), (1, 17, 0), (1, 17, 0)),
+            ((7, 1), (0, 1, 7), (0, 1, 0)),
+        ];
+        for ((off, width), little, big) in cases {
+            assert_eq!(window(off, width, Little), little, "{width} bits at {off}");
+            assert_eq!(window(off, width, Big), big, "{width} bits at {off}");
+        }
     }
 
     #[test]
     fn bitfields_at_odd_offsets() {
+        let stored = |init: [u8; 2], off: u32, width: u32, order: ByteOrder, v: u128| {
+            let mut b = init;
+            store_bits(&mut b, off, width, order, v);
+            assert_eq!(load_bits(&b, off, width, order), v & mask(width));
+            b
+        };
         // 5 bits at bit 3: the high five bits of byte 0 (little-endian), the
         // low five (big-endian, where bit 0 is the first byte's top bit).
-        let mut b = [0u8; 2];
-        store_bits(&mut b, 3, 5, Little, 0b10110);
-        assert_eq!(b, [0xb0, 0x00]);
-        assert_eq!(load_bits(&b, 3, 5, Little), 0b10110);
-        let mut b = [0u8; 2];
-        store_bits(&mut b, 3, 5, Big, 0b10110);
-        assert_eq!(b, [0x16, 0x00]);
-        assert_eq!(load_bits(&b, 3, 5, Big), 0b10110);
-
+        assert_eq!(stored([0; 2], 3, 5, Little, 0b10110), [0xb0, 0x00]);
+        assert_eq!(stored([0; 2], 3, 5, Big, 0b10110), [0x16, 0x00]);
         // 7 bits at bit 6 straddle two bytes.
-        let mut b = [0u8; 2];
-        store_bits(&mut b, 6, 7, Little, 0x7f);
-        assert_eq!(b, [0xc0, 0x1f]);
-        let mut b = [0u8; 2];
-        store_bits(&mut b, 6, 7, Big, 0x7f);
-        assert_eq!(b, [0x03, 0xf8]);
-
+        assert_eq!(stored([0; 2], 6, 7, Little, 0x7f), [0xc0, 0x1f]);
+        assert_eq!(stored([0; 2], 6, 7, Big, 0x7f), [0x03, 0xf8]);
         // Storing keeps the neighbours and drops bits beyond the width.
-        let mut b = [0xff, 0xff];
-        store_bits(&mut b, 6, 7, Little, 0x80);
-        assert_eq!(b, [0x3f, 0xe0]);
-        let mut b = [0xff, 0xff];
-        store_bits(&mut b, 6, 7, Big, 0);
-        assert_eq!(b, [0xfc, 0x07]);
-        assert_eq!(load_bits(&[0xfc, 0x07], 6, 7, Big), 0);
+        assert_eq!(stored([0xff; 2], 6, 7, Little, 0x80), [0x3f, 0xe0]);
+        assert_eq!(stored([0xff; 2], 6, 7, Big, 0), [0xfc, 0x07]);
         assert_eq!(load_bits(&[0xfc, 0x07], 0, 6, Big), 0x3f);
         assert_eq!(load_bits(&[0xfc, 0x07], 13, 3, Big), 0x7);
     }
