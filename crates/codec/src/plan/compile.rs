@@ -393,3 +393,234 @@ fn alt_description(m: &Member) -> String {
     names(&m.ty, &mut out);
     format!("{{{}}}", out.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+    use crate::plan::{CodecOptions, Plan};
+
+    /// Why `t` cannot be compiled, as the user reads it.
+    fn refused(t: &TypeNode) -> String {
+        match Plan::new("value", t, ByteOrder::Little, &CodecOptions::default()) {
+            Ok(_) => panic!("{} compiled", t.name),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn record(t: &TypeNode) -> Record {
+        match plan(t).node() {
+            Node::Record(r) => (**r).clone(),
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn members_beyond_their_struct() {
+        let t = strukt("struct s", 4, vec![at("a", 2, u32_t())]);
+        assert_eq!(
+            refused(&t),
+            "value.a: unusable schema: member `a` ends at bit 48, beyond struct s (4 B)"
+        );
+        let t = strukt("struct s", 4, vec![bits("f", 30, 4, u32_t())]);
+        assert_eq!(
+            refused(&t),
+            "value.f: unusable schema: member `f` ends at bit 34, beyond struct s (4 B)"
+        );
+    }
+
+    #[test]
+    fn bitfields_wider_than_their_type() {
+        let t = strukt("struct s", 4, vec![bits("f", 0, 9, u8_t())]);
+        assert_eq!(
+            refused(&t),
+            "value.f: unusable schema: bitfield of 9 bits in __u8 (1 B)"
+        );
+        let t = strukt("struct s", 4, vec![bits("f", 0, 0, u8_t())]);
+        assert_eq!(
+            refused(&t),
+            "value.f: unusable schema: bitfield of 0 bits in __u8 (1 B)"
+        );
+        let inner = strukt("struct in", 1, vec![at("x", 0, u8_t())]);
+        let t = strukt("struct s", 4, vec![bits("f", 0, 8, inner)]);
+        assert_eq!(
+            refused(&t),
+            "value.f: unusable schema: bitfield of 8 bits in struct in (1 B)"
+        );
+        let t = strukt(
+            "struct s",
+            32,
+            vec![bits("w", 4, 128, int("__u128", 16, false))],
+        );
+        assert_eq!(
+            refused(&t),
+            "value.w: unusable schema: bitfield of 128 bits spans more than 16 bytes"
+        );
+    }
+
+    #[test]
+    fn duplicate_member_names() {
+        let t = strukt(
+            "struct s",
+            4,
+            vec![at("a", 0, u16_t()), at("a", 2, u16_t())],
+        );
+        assert_eq!(
+            refused(&t),
+            "value.a: unusable schema: two members named `a`"
+        );
+        // Members of an anonymous union are the struct's own.
+        let anon = union("union (anon)", 2, vec![at("a", 0, u16_t())]);
+        let t = strukt("struct s", 4, vec![at("a", 0, u16_t()), at("", 2, anon)]);
+        assert_eq!(
+            refused(&t),
+            "value.a: unusable schema: two members named `a`"
+        );
+    }
+
+    #[test]
+    fn nesting_deeper_than_max_type_depth() {
+        let nest = |levels: usize| (0..levels).fold(u8_t(), |t, _| array(t, 1));
+        assert!(Plan::new(
+            "value",
+            &nest(MAX_TYPE_DEPTH),
+            ByteOrder::Little,
+            &CodecOptions::default()
+        )
+        .is_ok());
+        assert_eq!(
+            refused(&nest(MAX_TYPE_DEPTH + 1)),
+            format!(
+                "value{}: unusable schema: types nested deeper than 64 levels",
+                "[]".repeat(MAX_TYPE_DEPTH + 1)
+            )
+        );
+        // Anonymous structs nest without a path of their own.
+        let anon = (0..=MAX_TYPE_DEPTH).fold(u8_t(), |t, _| {
+            strukt("struct (anon)", 1, vec![at("", 0, t)])
+        });
+        let t = strukt("struct s", 1, vec![at("", 0, anon)]);
+        assert_eq!(
+            refused(&t),
+            "value: unusable schema: types nested deeper than 64 levels"
+        );
+    }
+
+    #[test]
+    fn arrays_whose_size_is_not_len_times_element() {
+        let mut t = array(u16_t(), 3);
+        t.size = 5;
+        assert_eq!(
+            refused(&t),
+            "value: unusable schema: array __u16[3] has 3 elements of 2 B but size 5"
+        );
+    }
+
+    #[test]
+    fn union_alternative_choice() {
+        // The first member as large as the union ...
+        let full = [
+            at("a", 0, u16_t()),
+            at("b", 0, u32_t()),
+            at("c", 0, array(u8_t(), 4)),
+        ];
+        assert_eq!(choose_alternative(&full, 4), Some(1));
+        // (which differs from the first largest only where a member is
+        // larger than the union: refused later, but the rule holds) ...
+        let oversized = [at("a", 0, int("__u64", 8, false)), at("b", 0, u32_t())];
+        assert_eq!(choose_alternative(&oversized, 4), Some(1));
+        // ... else the first largest ...
+        let short = [at("a", 0, u16_t()), at("b", 0, u8_t()), at("c", 0, u16_t())];
+        assert_eq!(choose_alternative(&short, 4), Some(0));
+        // ... never unnamed padding, but an anonymous struct is a member.
+        let padded = [at("", 0, u32_t()), at("a", 0, u16_t())];
+        assert_eq!(choose_alternative(&padded, 4), Some(1));
+        let anon = strukt(
+            "struct (anon)",
+            4,
+            vec![at("x", 0, u16_t()), at("y", 2, u16_t())],
+        );
+        let with_anon = [at("a", 0, u16_t()), at("", 0, anon)];
+        assert_eq!(choose_alternative(&with_anon, 4), Some(1));
+        assert_eq!(choose_alternative(&[at("", 0, u32_t())], 4), None);
+        assert_eq!(choose_alternative(&[], 4), None);
+    }
+
+    #[test]
+    fn unions_become_groups_of_flattened_fields() {
+        let r = record(&anonymous_union());
+        let names: Vec<_> = r.fields.iter().map(|f| (&*f.name, f.offset)).collect();
+        assert_eq!(names, [("k", 0), ("x", 4), ("p", 4), ("q", 5)]);
+        assert!(!r.union);
+        assert_eq!(r.groups.len(), 1);
+        assert_eq!(r.groups[0].alts, ["x", "{p, q}"]);
+        assert_eq!(r.groups[0].chosen, 0);
+        // Decode shows `k` and the chosen alternative `x`.
+        assert_eq!(r.decode, [0, 1]);
+        assert_eq!(r.fields[2].alts, [(0, 1)]);
+
+        let named = union("union u", 4, vec![at("a", 0, u16_t()), at("b", 0, u32_t())]);
+        let r = record(&named);
+        assert!(r.union);
+        assert_eq!(r.decode, [1]);
+    }
+
+    #[test]
+    fn bitfields_keep_their_absolute_bit_offset() {
+        let inner = strukt("struct (anon)", 4, vec![bits("lo", 3, 5, u32_t())]);
+        let t = strukt("struct s", 8, vec![at("a", 0, u32_t()), at("", 4, inner)]);
+        let r = record(&t);
+        assert_eq!(r.fields[1].bits, Some((35, 5)));
+        assert_eq!(r.fields[1].offset, 4);
+        assert_eq!(r.bit_order, ByteOrder::Little);
+    }
+
+    #[test]
+    fn scalars_by_size_and_byte_order() {
+        assert!(matches!(plan(&int("odd", 3, false)).node(), Node::Raw(_)));
+        assert!(matches!(plan(&float_type(8)).node(), Node::Float(_)));
+        let mut long_double = float_type(8);
+        long_double.size = 16;
+        assert!(matches!(plan(&long_double).node(), Node::Raw(_)));
+        // `__be32` stays big-endian unless the options force an order.
+        let be32 = TypeNode {
+            kind: TypeKind::Int {
+                signed: false,
+                char: false,
+                byte_order: Some(ByteOrder::Big),
+                format: None,
+            },
+            ..u32_t()
+        };
+        let order =
+            |options: &CodecOptions| match Plan::new("value", &be32, ByteOrder::Little, options)
+                .unwrap()
+                .node()
+            {
+                Node::Int(i) => i.order,
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(order(&CodecOptions::default()), ByteOrder::Big);
+        let forced = CodecOptions::default().byte_order(Some(ByteOrder::Little));
+        assert_eq!(order(&forced), ByteOrder::Little);
+    }
+
+    #[test]
+    fn arrays_know_how_decode_shows_them() {
+        let kind = |t: TypeNode| match plan(&t).node() {
+            Node::Array(a) => (a.kind, a.trim, a.elem_mask.to_vec()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind(array(char_type(), 4)), (ArrKind::Text, false, vec![]));
+        assert_eq!(kind(array(u8_t(), 4)), (ArrKind::Bytes, false, vec![]));
+        let text = hinted(array(u8_t(), 4), Format::String);
+        assert_eq!(kind(text), (ArrKind::Text, false, vec![]));
+        assert_eq!(kind(array(u16_t(), 2)), (ArrKind::Other, false, vec![]));
+        // Arrays of structs trim trailing zero elements, padding ignored.
+        let padded = strukt("struct e", 4, vec![at("a", 0, u8_t()), at("b", 2, u16_t())]);
+        assert_eq!(
+            kind(array(padded, 3)),
+            (ArrKind::Other, true, vec![0xff, 0, 0xff, 0xff])
+        );
+    }
+}

@@ -491,3 +491,308 @@ fn is_array_value(a: &ArrayNode, v: &Value) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+    use crate::plan::Plan;
+    use ebpf_sdk_schema::TypeNode;
+
+    fn bytes(t: &TypeNode, v: &str) -> Vec<u8> {
+        plan(t).encode(&yaml(v)).unwrap()
+    }
+
+    fn error(t: &TypeNode, v: &str) -> String {
+        plan(t).encode(&yaml(v)).unwrap_err().to_string()
+    }
+
+    fn ab_union() -> TypeNode {
+        union("union u", 4, vec![at("a", 0, u16_t()), at("b", 0, u32_t())])
+    }
+
+    #[test]
+    fn integers_out_of_range_with_exact_messages() {
+        let s8 = int("__s8", 1, true);
+        assert_eq!(
+            error(&u8_t(), "300"),
+            "value: 300 does not fit in __u8 (0..=255)"
+        );
+        assert_eq!(
+            error(&s8, "-129"),
+            "value: -129 does not fit in __s8 (-128..=127)"
+        );
+        assert_eq!(
+            error(&u8_t(), "'0x100'"),
+            r#"value: "0x100" (= 256) does not fit in __u8 (0..=255)"#
+        );
+        let field = |ty| strukt("struct s", 4, vec![bits("f", 0, 3, ty)]);
+        assert_eq!(
+            error(&field(u32_t()), "{f: 8}"),
+            "value.f: 8 does not fit in 3-bit field of __u32 (0..=7)"
+        );
+        assert_eq!(
+            error(&field(int("__s32", 4, true)), "{f: -5}"),
+            "value.f: -5 does not fit in 3-bit field of __s32 (-4..=3)"
+        );
+        assert_eq!(
+            error(&u32_t(), "abc"),
+            "value: expected an integer (10, -3, 0x1f, 0o17, 0b101, or as a string) \
+             or an IPv4 address for __u32, got \"abc\""
+        );
+        assert_eq!(
+            error(&int("__u128", 16, false), "1.5"),
+            "value: expected an integer (10, -3, 0x1f, 0o17, 0b101, or as a string); \
+             write values beyond 64 bits as strings for __u128, got a float (1.5)"
+        );
+        let e = enum_type("enum e", 1, false, &[("A", 0)]);
+        assert_eq!(
+            error(&e, "256"),
+            "value: 256 does not fit in enum e (0..=255)"
+        );
+        assert_eq!(
+            error(&bool_type(), "256"),
+            "value: 256 does not fit in _Bool (0..=255)"
+        );
+    }
+
+    #[test]
+    fn floats_out_of_range_with_exact_messages() {
+        assert_eq!(
+            error(&float_type(8), "9007199254740993"),
+            "value: 9007199254740993 does not fit in double (integers up to 2^53 exactly)"
+        );
+        let max = "340282350000000000000000000000000000000";
+        assert_eq!(
+            error(&float_type(4), "1.0e39"),
+            format!(
+                "value: 1{} does not fit in float (-{max}..={max})",
+                "0".repeat(39)
+            )
+        );
+        assert_eq!(
+            error(&float_type(4), "'0x100000000'"),
+            "value: 0x100000000 does not fit in float raw bits (0..=4294967295)"
+        );
+    }
+
+    #[test]
+    fn unions_take_exactly_one_member() {
+        let u = ab_union();
+        assert_eq!(bytes(&u, "{b: 0x01020304}"), [4, 3, 2, 1]);
+        assert_eq!(bytes(&u, "{a: 0x0102, b: null}"), [2, 1, 0, 0]);
+        let both = "value: union u takes exactly one of a, b; got a and b";
+        assert_eq!(error(&u, "{a: 1, b: 2}"), both);
+        assert_eq!(error(&u, "{b: 2, a: 1}"), both);
+        let none = "value: union u takes exactly one of a, b; got none";
+        assert_eq!(error(&u, "{}"), none);
+        assert_eq!(error(&u, "{a: null}"), none);
+        assert_eq!(
+            error(&u, "5"),
+            "value: expected a mapping with exactly one of a, b for union u, got 5"
+        );
+        assert_eq!(
+            error(&u, "{c: 1}"),
+            "value.c: unknown field; valid fields: a, b"
+        );
+
+        // An anonymous union's alternatives are fields of the struct.
+        let s = anonymous_union();
+        assert_eq!(bytes(&s, "{k: 9, q: 2, p: 1}"), [9, 0, 0, 0, 1, 2, 0, 0]);
+        assert_eq!(
+            error(&s, "{x: 1, q: 2}"),
+            "value: union (anon) takes exactly one of x, {p, q}; got x and {p, q}"
+        );
+    }
+
+    #[test]
+    fn everything_left_out_is_zero() {
+        let s = with_bitfield();
+        let p = plan(&s);
+        let mut buf = [0xff; 8];
+        p.encode_into(&yaml("{b: 0x1234}"), &mut buf).unwrap();
+        assert_eq!(buf, [0, 0, 0x34, 0x12, 0, 0, 0, 0]);
+        assert_eq!(bytes(&s, "{c: 5}"), [0, 0, 0, 0, 5, 0, 0, 0]);
+        assert_eq!(bytes(&s, "null"), [0; 8]);
+        // A failed encode leaves no half-written bytes behind.
+        let mut buf = [0xff; 8];
+        let e = p.encode_into(&yaml("{a: 1, b: 70000}"), &mut buf);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "value.b: 70000 does not fit in __u16 (0..=65535)"
+        );
+        assert_eq!(buf, [0; 8]);
+
+        let list = array(u16_t(), 4);
+        assert_eq!(bytes(&list, "[1, 2]"), [1, 0, 2, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            error(&list, "[1, 70000]"),
+            "value[1]: 70000 does not fit in __u16 (0..=65535)"
+        );
+        assert_eq!(
+            error(&list, "[1, 2, 3, 4, 5]"),
+            "value: 5 elements given, __u16[4] holds at most 4"
+        );
+        let text = array(char_type(), 6);
+        assert_eq!(bytes(&text, "abc"), *b"abc\0\0\0");
+        assert_eq!(
+            error(&text, "abcdefg"),
+            "value: 7 bytes given, char[6] holds at most 6"
+        );
+        assert_eq!(
+            error(&text, "\"a\\0b\""),
+            "value: expected a string without NUL bytes (the rest is NUL-padded) \
+             for char[6], got \"a\\0b\""
+        );
+    }
+
+    #[test]
+    fn addresses_hex_and_macs_into_byte_arrays() {
+        let b16 = array(u8_t(), 16);
+        let mut want = [0u8; 16];
+        want[..2].copy_from_slice(&[0x0a, 0x0b]);
+        assert_eq!(bytes(&b16, "'0x0a0b'"), want);
+        let mut want = [0u8; 16];
+        want[..4].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(bytes(&b16, "10.1.2.3"), want);
+        let mut want = [0u8; 16];
+        want[..2].copy_from_slice(&[0xfe, 0x80]);
+        want[15] = 1;
+        assert_eq!(bytes(&b16, "'fe80::1'"), want);
+        let mut want = [0u8; 16];
+        want[..6].copy_from_slice(&[0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
+        assert_eq!(bytes(&b16, "'02:00:5e:10:00:01'"), want);
+
+        let b4 = array(u8_t(), 4);
+        assert_eq!(
+            error(&b4, "'::1'"),
+            "value: expected a list of up to 4 numbers, a 0x hex string or an IPv4 address \
+             (an IPv6 address needs 16 bytes) for __u8[4], got \"::1\""
+        );
+        assert_eq!(
+            error(&b4, "'0x0102030405'"),
+            "value: 5 bytes given, __u8[4] holds at most 4"
+        );
+        assert_eq!(
+            error(&b4, "hello"),
+            "value: expected a list of up to 4 numbers, a 0x hex string or an IPv4 address \
+             for __u8[4], got \"hello\""
+        );
+        // A 4-byte integer holds an address in network order on any target.
+        assert_eq!(bytes(&u32_t(), "10.1.2.3"), [10, 1, 2, 3]);
+        let big = plan_for(&u32_t(), ByteOrder::Big);
+        assert_eq!(big.encode(&yaml("10.1.2.3")).unwrap(), [10, 1, 2, 3]);
+    }
+
+    #[test]
+    fn enums_bools_floats_and_raw_bytes() {
+        let color = enum_type(
+            "enum color",
+            4,
+            false,
+            &[("RED", 0), ("GREEN", 1), ("BLUE", 2)],
+        );
+        assert_eq!(bytes(&color, "BLUE"), [2, 0, 0, 0]);
+        assert_eq!(bytes(&color, "1"), [1, 0, 0, 0]);
+        assert_eq!(bytes(&color, "'0x2'"), [2, 0, 0, 0]);
+        assert_eq!(
+            error(&color, "PINK"),
+            "value: `PINK` is not a variant of enum color; variants: RED, GREEN, BLUE"
+        );
+        assert_eq!(
+            error(&color, "true"),
+            "value: expected a variant name or a number for enum color, got true"
+        );
+        let signed = enum_type("enum s", 1, true, &[("NEG", -1)]);
+        assert_eq!(bytes(&signed, "NEG"), [0xff]);
+
+        assert_eq!(bytes(&bool_type(), "true"), [1]);
+        assert_eq!(bytes(&bool_type(), "2"), [2]);
+        assert_eq!(
+            error(&bool_type(), "yes"),
+            "value: expected true or false for _Bool, got \"yes\""
+        );
+
+        let f32_t = float_type(4);
+        assert_eq!(bytes(&f32_t, "1.5"), [0, 0, 0xc0, 0x3f]);
+        assert_eq!(bytes(&f32_t, "nan"), [0, 0, 0xc0, 0x7f]);
+        assert_eq!(bytes(&f32_t, "-inf"), [0, 0, 0x80, 0xff]);
+        assert_eq!(bytes(&f32_t, "'0x7fc00001'"), [1, 0, 0xc0, 0x7f]);
+        assert_eq!(
+            bytes(&float_type(8), "Infinity"),
+            [0, 0, 0, 0, 0, 0, 0xf0, 0x7f]
+        );
+
+        let raw = Plan::opaque("value", 3);
+        let raw_bytes = |v: &str| raw.encode(&yaml(v)).map_err(|e| e.to_string());
+        assert_eq!(raw_bytes("'0x010203'"), Ok(vec![1, 2, 3]));
+        assert_eq!(raw_bytes("[1, 2, 3]"), Ok(vec![1, 2, 3]));
+        assert_eq!(
+            raw_bytes("'0x0102'"),
+            Err(
+                "value: expected a 0x hex string or a list of exactly 3 bytes \
+                 for opaque[3], got \"2 bytes\""
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            raw_bytes("[1, 256, 3]"),
+            Err("value[1]: 256 does not fit in byte (0..=255)".to_string())
+        );
+    }
+
+    #[test]
+    fn fast_helpers_give_the_general_bytes() {
+        let u16_plan = plan(&u16_t());
+        let mut two = [0u8; 2];
+        assert_eq!(encode_int(u16_plan.node(), 0x1234, &mut two), Some(()));
+        assert_eq!(two, [0x34, 0x12]);
+        assert_eq!(encode_int(u16_plan.node(), 0x1_0000, &mut two), None);
+
+        let u32_plan = plan(&u32_t());
+        let mut four = [0u8; 4];
+        assert_eq!(encode_str(u32_plan.node(), "10.1.2.3", &mut four), Some(()));
+        assert_eq!(four, [10, 1, 2, 3]);
+        assert_eq!(
+            encode_str(u32_plan.node(), "0x01020304", &mut four),
+            Some(())
+        );
+        assert_eq!(four, [4, 3, 2, 1]);
+
+        let b16 = plan(&array(u8_t(), 16));
+        let mut sixteen = [0u8; 16];
+        assert_eq!(encode_str(b16.node(), "::1", &mut sixteen), Some(()));
+        assert_eq!(sixteen[15], 1);
+        assert_eq!(sixteen[..15], [0; 15]);
+        let b4 = plan(&array(u8_t(), 4));
+        assert_eq!(encode_str(b4.node(), "::1", &mut four), None);
+
+        let color = plan(&enum_type(
+            "enum color",
+            4,
+            false,
+            &[("RED", 0), ("GREEN", 1)],
+        ));
+        assert_eq!(encode_int(color.node(), 1, &mut four), Some(()));
+        assert_eq!(four, [1, 0, 0, 0]);
+        assert_eq!(encode_str(color.node(), "RED", &mut four), Some(()));
+        assert_eq!(four, [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn per_cpu_lists_or_one_value() {
+        let per_cpu = |t: &TypeNode, v: &str| is_percpu_list(plan(t).node(), &yaml(v));
+        assert!(per_cpu(&u32_t(), "[1, 2]"));
+        assert!(!per_cpu(&u32_t(), "5"));
+        let b4 = array(u8_t(), 4);
+        assert!(!per_cpu(&b4, "[1, 2, 3, 4]"));
+        assert!(!per_cpu(&b4, "[]"));
+        assert!(per_cpu(&b4, "[[1, 2, 3, 4], [5]]"));
+        assert!(per_cpu(&b4, "[10.0.0.1, 10.0.0.2]"));
+        // Strings are whole values only of text and byte arrays.
+        assert!(!per_cpu(&array(u16_t(), 2), "[a, b]"));
+        let grid = array(array(u8_t(), 2), 2);
+        assert!(!per_cpu(&grid, "[[1, 2], [3, 4]]"));
+        assert!(per_cpu(&grid, "[[[1, 2], [3, 4]]]"));
+    }
+}

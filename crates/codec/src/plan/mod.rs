@@ -13,6 +13,8 @@ mod compile;
 mod decode;
 mod encode;
 mod node;
+#[cfg(test)]
+mod testing;
 
 use ebpf_sdk_schema::{ByteOrder, TypeNode};
 
