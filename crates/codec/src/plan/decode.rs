@@ -206,3 +206,180 @@ pub(super) fn mark(n: &Node, m: &mut [u8]) {
         _ => m.fill(0xff),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::*;
+    use ebpf_sdk_schema::{ByteOrder, TypeNode};
+
+    fn shown(t: &TypeNode, bytes: &[u8]) -> Value {
+        plan(t).decode(bytes).unwrap()
+    }
+
+    fn text(s: &str) -> Value {
+        Value::String(s.into())
+    }
+
+    #[test]
+    fn enum_names_where_a_variant_matches() {
+        let color = enum_type("enum color", 4, false, &[("RED", 0), ("GREEN", 1)]);
+        assert_eq!(shown(&color, &[1, 0, 0, 0]), text("GREEN"));
+        assert_eq!(shown(&color, &[7, 0, 0, 0]), Value::Int(7));
+        let signed = enum_type("enum s", 1, true, &[("NEG", -1), ("ONE", 1)]);
+        assert_eq!(shown(&signed, &[0xff]), text("NEG"));
+        assert_eq!(shown(&signed, &[0xfe]), Value::Int(-2));
+        // In a 3-bit field, -1 is 0b111.
+        let s = strukt("struct s", 1, vec![bits("e", 0, 3, signed)]);
+        assert_eq!(shown(&s, &[0x07]), yaml("{e: NEG}"));
+        assert_eq!(shown(&s, &[0x01]), yaml("{e: ONE}"));
+        assert_eq!(shown(&s, &[0x04]), yaml("{e: -4}"));
+    }
+
+    #[test]
+    fn bools_and_numbers_beyond_them() {
+        assert_eq!(shown(&bool_type(), &[0]), Value::Bool(false));
+        assert_eq!(shown(&bool_type(), &[1]), Value::Bool(true));
+        assert_eq!(shown(&bool_type(), &[2]), Value::Int(2));
+    }
+
+    #[test]
+    fn char_arrays_as_text_when_they_are_text() {
+        let name = array(char_type(), 6);
+        assert_eq!(shown(&name, b"abc\0\0\0"), text("abc"));
+        assert_eq!(shown(&name, &[0; 6]), text(""));
+        // Bytes after the first NUL, or no UTF-8: the numbers.
+        assert_eq!(shown(&name, b"ab\0c\0\0"), yaml("[97, 98, 0, 99, 0, 0]"));
+        assert_eq!(
+            shown(&name, &[0xff, 0, 0, 0, 0, 0]),
+            yaml("[-1, 0, 0, 0, 0, 0]")
+        );
+        assert_eq!(shown(&array(u8_t(), 3), b"ab\0"), yaml("[97, 98, 0]"));
+        let hinted_text = hinted(array(u8_t(), 3), Format::String);
+        assert_eq!(shown(&hinted_text, b"ab\0"), text("ab"));
+    }
+
+    #[test]
+    fn format_hints_on_byte_arrays_and_integers() {
+        let ip = |len| hinted(array(u8_t(), len), Format::Ip);
+        assert_eq!(shown(&ip(4), &[10, 1, 2, 3]), text("10.1.2.3"));
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(shown(&ip(16), &v4), text("10.1.2.3"));
+        let mut v6 = [0u8; 16];
+        v6[..2].copy_from_slice(&[0xfe, 0x80]);
+        v6[15] = 1;
+        assert_eq!(shown(&ip(16), &v6), text("fe80::1"));
+        let mac = hinted(array(u8_t(), 6), Format::Mac);
+        assert_eq!(
+            shown(&mac, &[0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]),
+            text("02:00:5e:10:00:01")
+        );
+        let hex = hinted(array(u8_t(), 3), Format::Hex);
+        assert_eq!(shown(&hex, &[0x0a, 0x0b, 0x0c]), text("0x0a0b0c"));
+        // A 4-byte integer hinted as an address is in network order.
+        let addr = hinted(u32_t(), Format::Ip);
+        assert_eq!(shown(&addr, &[10, 1, 2, 3]), text("10.1.2.3"));
+        assert_eq!(
+            shown(&hinted(u16_t(), Format::Hex), &[0x34, 0x12]),
+            text("0x1234")
+        );
+        let s8 = hinted(int("__s8", 1, true), Format::Hex);
+        assert_eq!(shown(&s8, &[0xff]), text("-0x1"));
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_strings() {
+        assert_eq!(
+            shown(&int("__u64", 8, false), &[0xff; 8]),
+            Value::Int(i128::from(u64::MAX))
+        );
+        let u128_t = int("__u128", 16, false);
+        let mut two_to_64 = [0u8; 16];
+        two_to_64[8] = 1;
+        assert_eq!(shown(&u128_t, &two_to_64), text("18446744073709551616"));
+        assert_eq!(
+            shown(&u128_t, &[0xff; 16]),
+            text("340282366920938463463374607431768211455")
+        );
+        let s128 = int("__s128", 16, true);
+        assert_eq!(shown(&s128, &[0xff; 16]), Value::Int(-1));
+        // i64::MIN - 1
+        let mut below = [0xff; 16];
+        below[..8].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        assert_eq!(shown(&s128, &below), text("-9223372036854775809"));
+    }
+
+    #[test]
+    fn trailing_zero_structs_are_left_out() {
+        let e = strukt("struct e", 4, vec![at("a", 0, u8_t()), at("b", 2, u16_t())]);
+        let rules = array(e, 4);
+        let bytes = [
+            1, 0, 0, 0, // {a: 1}
+            0, 0, 0, 0, // all zero, but not trailing
+            0, 0, 2, 0, // {b: 2}
+            0, 0xff, 0, 0, // only padding set: zero as decode sees it
+        ];
+        assert_eq!(
+            shown(&rules, &bytes),
+            yaml("[{a: 1, b: 0}, {a: 0, b: 0}, {a: 0, b: 2}]")
+        );
+        assert_eq!(shown(&rules, &[0; 16]), yaml("[]"));
+        // Arrays of numbers keep every element.
+        assert_eq!(
+            shown(&array(u16_t(), 3), &[1, 0, 0, 0, 0, 0]),
+            yaml("[1, 0, 0]")
+        );
+    }
+
+    #[test]
+    fn floats_finite_and_not() {
+        let f32_t = float_type(4);
+        assert_eq!(shown(&f32_t, &[0, 0, 0xc0, 0x3f]), Value::Float(1.5));
+        assert_eq!(shown(&f32_t, &[0, 0, 0xc0, 0x7f]), text("nan"));
+        // Any other NaN keeps its bits.
+        assert_eq!(shown(&f32_t, &[1, 0, 0xc0, 0x7f]), text("0x7fc00001"));
+        assert_eq!(shown(&f32_t, &[0, 0, 0xc0, 0xff]), text("0xffc00000"));
+        assert_eq!(shown(&f32_t, &[0, 0, 0x80, 0x7f]), text("inf"));
+        assert_eq!(shown(&f32_t, &[0, 0, 0x80, 0xff]), text("-inf"));
+        let f64_t = float_type(8);
+        assert_eq!(
+            shown(&f64_t, &[0, 0, 0, 0, 0, 0, 4, 0xc0]),
+            Value::Float(-2.5)
+        );
+        assert_eq!(shown(&f64_t, &[0, 0, 0, 0, 0, 0, 0xf8, 0x7f]), text("nan"));
+    }
+
+    #[test]
+    fn bitfields_decode_from_their_window() {
+        let s = with_bitfield();
+        let bytes = [5, 0, 0x34, 0x12, 0x06, 0, 0, 0];
+        assert_eq!(shown(&s, &bytes), yaml("{a: 5, b: 0x1234, c: 6}"));
+        let big = plan_for(&s, ByteOrder::Big);
+        let bytes = [5, 0, 0x12, 0x34, 0xc0, 0, 0, 0];
+        assert_eq!(big.decode(&bytes).unwrap(), yaml("{a: 5, b: 0x1234, c: 6}"));
+    }
+
+    #[test]
+    fn significant_bits_mark_what_decode_reads() {
+        let s = with_bitfield();
+        assert_eq!(
+            plan(&s).significant_bits(),
+            [0xff, 0, 0xff, 0xff, 0x07, 0, 0, 0]
+        );
+        assert_eq!(
+            plan_for(&s, ByteOrder::Big).significant_bits(),
+            [0xff, 0, 0xff, 0xff, 0xe0, 0, 0, 0]
+        );
+        // A union: the bytes of the alternative decode shows.
+        let full = union("union f", 4, vec![at("x", 0, u8_t()), at("y", 0, u32_t())]);
+        assert_eq!(plan(&full).significant_bits(), [0xff; 4]);
+        let short = union("union g", 4, vec![at("a", 0, u16_t()), at("b", 0, u8_t())]);
+        assert_eq!(plan(&short).significant_bits(), [0xff, 0xff, 0, 0]);
+        let e = strukt("struct e", 4, vec![at("a", 0, u8_t()), at("b", 2, u16_t())]);
+        assert_eq!(
+            plan(&array(e, 2)).significant_bits(),
+            [0xff, 0, 0xff, 0xff, 0xff, 0, 0xff, 0xff]
+        );
+    }
+}
