@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use ebpf_sdk_backend::{map_type, Map, MapCreate, UpdateFlags};
+use ebpf_sdk_backend::{Map, MapCreate, MapType, UpdateFlags};
 
 const KEY: usize = 24;
 const VALUE: usize = 96;
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(1_000_000);
     let entries = u32::try_from(n)?;
     let create = || {
-        MapCreate::new(map_type::HASH, KEY as u32, VALUE as u32, entries)
+        MapCreate::new(MapType::Hash, KEY as u32, VALUE as u32, entries)
             .name("bench")
             .create()
     };

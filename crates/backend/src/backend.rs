@@ -38,7 +38,7 @@ impl UpdateFlags {
 /// ([`FakeMap`](crate::FakeMap)).
 ///
 /// Keys and values are the map's raw bytes: keys are exactly
-/// `info().key_size` bytes, values exactly [`MapBackend::value_buf_size`]
+/// `info().key_size` bytes, values exactly [`MapBackend::value_buf_len`]
 /// bytes (per-CPU maps: one 8-byte-aligned slot per possible CPU, see
 /// [`percpu`](crate::percpu)). A wrong length is a
 /// [`BackendError::SizeMismatch`] and never reaches the kernel.
@@ -66,10 +66,10 @@ pub trait MapBackend {
     /// The number of possible CPUs used for per-CPU value buffers.
     fn ncpus(&self) -> usize;
 
-    /// The value buffer size of one element (see [`MapInfo::value_buf_size`]).
-    fn value_buf_size(&self) -> usize {
+    /// The value buffer size of one element (see [`MapInfo::value_buf_len`]).
+    fn value_buf_len(&self) -> usize {
         self.info()
-            .value_buf_size(self.ncpus())
+            .value_buf_len(self.ncpus())
             .unwrap_or(usize::MAX)
     }
 
@@ -104,6 +104,22 @@ pub trait MapBackend {
         Ok(())
     }
 
+    /// The next batch of entries after `cursor` (start with
+    /// [`BatchCursor::default`]), or `Ok(None)` when every entry was read:
+    /// for iterators that pull entries a batch at a time. The default reads
+    /// everything with [`MapBackend::lookup_batch`] as one batch.
+    fn lookup_batch_next(
+        &self,
+        cursor: &mut BatchCursor,
+    ) -> Result<Option<BatchEntries>, BackendError> {
+        if matches!(cursor.state, CursorState::Done) {
+            return Ok(None);
+        }
+        cursor.state = CursorState::Done;
+        let all = self.lookup_batch()?;
+        Ok((!all.is_empty()).then_some(all))
+    }
+
     /// Writes `count` entries from concatenated `keys` and `values`.
     ///
     /// On failure the error's [`applied`](BatchError::applied) is exactly the
@@ -132,6 +148,25 @@ pub trait MapBackend {
     /// Bloom filter membership (`BPF_MAP_LOOKUP_ELEM` with the value):
     /// `false` means definitely absent, `true` probably present.
     fn contains(&self, value: &[u8]) -> Result<bool, BackendError>;
+}
+
+/// Where a batched read of a map stands (see [`MapBackend::lookup_batch_next`]).
+#[derive(Debug, Clone, Default)]
+pub struct BatchCursor {
+    pub(crate) state: CursorState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) enum CursorState {
+    /// Nothing read yet.
+    #[default]
+    Start,
+    /// The kernel's batch token after the last batch.
+    Token(Vec<u8>),
+    /// Reading key by key (no batch lookup for this map): after this key.
+    ByKeys(Option<Vec<u8>>),
+    /// Every entry was read.
+    Done,
 }
 
 impl<'a> dyn MapBackend + 'a {
@@ -248,12 +283,13 @@ pub(crate) mod check {
 
     fn per_cpu(map: &dyn MapBackend) -> Option<(u32, usize)> {
         map.info()
-            .is_per_cpu()
+            .map_type
+            .per_cpu()
             .then(|| (map.info().value_size, map.ncpus()))
     }
 
     pub(crate) fn value(map: &dyn MapBackend, op: Op, value: &[u8]) -> Result<(), BackendError> {
-        let expected = map.value_buf_size();
+        let expected = map.value_buf_len();
         if value.len() != expected {
             return Err(BackendError::SizeMismatch {
                 op,
@@ -288,7 +324,7 @@ pub(crate) mod check {
             });
         }
         if let Some(values) = values {
-            let need = count.saturating_mul(map.value_buf_size());
+            let need = count.saturating_mul(map.value_buf_len());
             if values.len() != need {
                 return Err(BackendError::SizeMismatch {
                     op,
@@ -333,13 +369,13 @@ pub(crate) mod check {
     /// Refuses push on maps that have keys.
     pub(crate) fn keyless(map: &dyn MapBackend, op: Op) -> Result<(), BackendError> {
         let info = map.info();
-        if info.is_keyless() {
+        if info.map_type.keyless() {
             return Ok(());
         }
         Err(BackendError::WrongMapType {
             op,
             map: map.context().clone(),
-            map_type: info.type_name(),
+            map_type: info.map_type,
             expected: "a queue, stack or bloom filter",
         })
     }

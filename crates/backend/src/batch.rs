@@ -12,8 +12,8 @@ pub const DEFAULT_BATCH_BYTES: usize = 4 << 20;
 
 /// The default batch size for a map: [`DEFAULT_BATCH_ENTRIES`], fewer if
 /// that would exceed [`DEFAULT_BATCH_BYTES`]; at least 1.
-pub(crate) fn default_batch_size(key_size: usize, value_buf_size: usize) -> usize {
-    let per_entry = key_size.saturating_add(value_buf_size).max(1);
+pub(crate) fn default_batch_size(key_size: usize, value_buf_len: usize) -> usize {
+    let per_entry = key_size.saturating_add(value_buf_len).max(1);
     (DEFAULT_BATCH_BYTES / per_entry).clamp(1, DEFAULT_BATCH_ENTRIES)
 }
 

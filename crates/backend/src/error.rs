@@ -6,8 +6,8 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::info::MapInfo;
-use crate::map_type;
 use crate::pin::BPF_FS_MAGIC;
+use ebpf_sdk_schema::MapType;
 
 /// `ENOTSUPP` (524): kernel-internal "operation not supported", returned by
 /// `bpf()` for map operations a map type does not implement.
@@ -152,8 +152,8 @@ pub enum Target {
     NewMap {
         /// Requested name.
         name: String,
-        /// Requested `map_type`.
-        map_type: u32,
+        /// Requested map type.
+        map_type: MapType,
     },
 }
 
@@ -164,11 +164,7 @@ impl fmt::Display for Target {
             Target::Path(p) => write!(f, "{}", p.display()),
             Target::Id { kind, id } => write!(f, "{kind} id {id}"),
             Target::NewMap { name, map_type } => {
-                write!(
-                    f,
-                    "new {} map `{name}`",
-                    ebpf_sdk_schema::map_type_name(*map_type)
-                )
+                write!(f, "new {map_type} map `{name}`")
             }
         }
     }
@@ -404,8 +400,8 @@ pub enum BackendError {
         op: Op,
         /// The map.
         map: MapContext,
-        /// The map's type name.
-        map_type: String,
+        /// The map's type.
+        map_type: MapType,
         /// What to do instead, when there is an alternative.
         hint: Option<&'static str>,
         /// The errno (`ENOTSUPP`, `EOPNOTSUPP` or `EINVAL`), 0 if refused before the kernel.
@@ -446,8 +442,8 @@ pub enum BackendError {
         op: Op,
         /// The map.
         map: MapContext,
-        /// The map's type name.
-        map_type: String,
+        /// The map's type.
+        map_type: MapType,
         /// The types that support it.
         expected: &'static str,
     },
@@ -599,47 +595,9 @@ pub(crate) fn errno_name(errno: i32) -> String {
     format!("{name}, errno {errno}")
 }
 
-/// Whether a type keeps one always-present element per index.
-pub(crate) fn is_plain_array(map_type: u32) -> bool {
-    matches!(map_type, map_type::ARRAY | map_type::PERCPU_ARRAY)
-}
-
-/// Whether keys are u32 indices below `max_entries`.
-pub(crate) fn is_indexed(map_type: u32) -> bool {
-    matches!(
-        map_type,
-        map_type::ARRAY
-            | map_type::PERCPU_ARRAY
-            | map_type::PROG_ARRAY
-            | map_type::PERF_EVENT_ARRAY
-            | map_type::CGROUP_ARRAY
-            | map_type::ARRAY_OF_MAPS
-    )
-}
-
-/// Types with no keys: elements are pushed and popped.
-pub(crate) fn is_keyless(map_type: u32) -> bool {
-    matches!(
-        map_type,
-        map_type::QUEUE | map_type::STACK | map_type::BLOOM_FILTER
-    )
-}
-
-/// Types whose update value is a file descriptor.
-pub(crate) fn is_fd_map(map_type: u32) -> bool {
-    matches!(
-        map_type,
-        map_type::PROG_ARRAY
-            | map_type::ARRAY_OF_MAPS
-            | map_type::HASH_OF_MAPS
-            | map_type::PERF_EVENT_ARRAY
-            | map_type::CGROUP_ARRAY
-    )
-}
-
 /// The prefix length of an LPM trie key and its maximum, if `key` is one.
 pub(crate) fn lpm_prefix(info: &MapInfo, key: &[u8]) -> Option<(u32, u32)> {
-    if info.map_type != map_type::LPM_TRIE {
+    if info.map_type != MapType::LpmTrie {
         return None;
     }
     let plen = u32::from_ne_bytes(key.get(..4)?.try_into().ok()?);
@@ -648,22 +606,30 @@ pub(crate) fn lpm_prefix(info: &MapInfo, key: &[u8]) -> Option<(u32, u32)> {
 
 /// The array index in `key`, if the map is indexed.
 pub(crate) fn array_index(info: &MapInfo, key: &[u8]) -> Option<u32> {
-    if !is_indexed(info.map_type) {
+    if !info.map_type.indexed() {
         return None;
     }
     Some(u32::from_ne_bytes(key.get(..4)?.try_into().ok()?))
 }
 
-fn unsupported_hint(map_type: u32, op: Op) -> Option<&'static str> {
+fn unsupported_hint(map_type: MapType, op: Op) -> Option<&'static str> {
     match map_type {
-        map_type::ARRAY | map_type::PERCPU_ARRAY if matches!(op, Op::Delete | Op::DeleteBatch) => {
-            Some("array elements always exist and cannot be deleted; write zeros with update instead")
+        MapType::Array | MapType::PercpuArray if matches!(op, Op::Delete | Op::DeleteBatch) => Some(
+            "array elements always exist and cannot be deleted; write zeros with update instead",
+        ),
+        MapType::Queue | MapType::Stack => {
+            Some("queues and stacks have no keys; use push, pop and peek")
         }
-        map_type::QUEUE | map_type::STACK => Some("queues and stacks have no keys; use push, pop and peek"),
-        map_type::BLOOM_FILTER => Some("bloom filters have no keys; use push and contains (peek)"),
-        map_type::PERF_EVENT_ARRAY => Some("perf event arrays are read through a perf buffer, not with lookups"),
-        map_type::RINGBUF | map_type::USER_RINGBUF => Some("ring buffers are read and written through mmap"),
-        _ if matches!(op, Op::LookupAndDeleteBatch) => Some("only hash maps support lookup-and-delete batches"),
+        MapType::BloomFilter => Some("bloom filters have no keys; use push and contains (peek)"),
+        MapType::PerfEventArray => {
+            Some("perf event arrays are read through a perf buffer, not with lookups")
+        }
+        MapType::Ringbuf | MapType::UserRingbuf => {
+            Some("ring buffers are read and written through mmap")
+        }
+        _ if matches!(op, Op::LookupAndDeleteBatch) => {
+            Some("only hash maps support lookup-and-delete batches")
+        }
         _ => None,
     }
 }
@@ -692,7 +658,7 @@ pub(crate) fn from_errno(cx: ErrnoCtx<'_>, err: io::Error) -> BackendError {
     let unsupported = |errno| BackendError::Unsupported {
         op,
         map: map(),
-        map_type: cx.info.type_name(),
+        map_type: cx.info.map_type,
         hint: unsupported_hint(ty, op),
         errno,
     };
@@ -720,7 +686,7 @@ pub(crate) fn from_errno(cx: ErrnoCtx<'_>, err: io::Error) -> BackendError {
         {
             BackendError::KeyNotFound { op, map: map() }
         }
-        libc::E2BIG if write && is_indexed(ty) => {
+        libc::E2BIG if write && ty.indexed() => {
             match cx.key.and_then(|k| array_index(cx.info, k)) {
                 Some(index) => BackendError::IndexOutOfRange {
                     op,
@@ -757,20 +723,20 @@ pub(crate) fn from_errno(cx: ErrnoCtx<'_>, err: io::Error) -> BackendError {
                 op,
                 Op::Lookup | Op::Update | Op::Delete | Op::NextKey | Op::DeleteBatch
             );
-            if (is_plain_array(ty) && matches!(op, Op::Delete | Op::DeleteBatch))
-                || (is_keyless(ty) && keyed_op)
+            if (ty.fixed_entries() && matches!(op, Op::Delete | Op::DeleteBatch))
+                || (ty.keyless() && keyed_op)
             {
                 return unsupported(errno);
             }
-            if is_fd_map(ty) && matches!(op, Op::Update | Op::UpdateBatch) {
+            if ty.holds_fds().is_some() && matches!(op, Op::Update | Op::UpdateBatch) {
                 return BackendError::Rejected {
                     op,
                     map: map(),
                     hint: match ty {
-                        map_type::PROG_ARRAY => {
+                        MapType::ProgArray => {
                             "a program array takes programs of one type (the type of the first program stored or of the program using the map)"
                         }
-                        map_type::ARRAY_OF_MAPS | map_type::HASH_OF_MAPS => {
+                        MapType::ArrayOfMaps | MapType::HashOfMaps => {
                             "the inner map must match the map-in-map's template (type, key and value size, max_entries and flags)"
                         }
                         _ => "the value must be a file descriptor of the right kind",
@@ -797,7 +763,7 @@ pub(crate) fn from_errno(cx: ErrnoCtx<'_>, err: io::Error) -> BackendError {
 mod tests {
     use super::*;
 
-    fn info(map_type: u32, key_size: u32) -> MapInfo {
+    fn info(map_type: MapType, key_size: u32) -> MapInfo {
         let mut i = MapInfo::new(map_type, key_size, 8, 16);
         i.name = "m".into();
         i
@@ -835,7 +801,7 @@ mod tests {
     fn eexist_on_update_is_key_exists() {
         let e = map(
             Op::Update,
-            &info(map_type::HASH, 4),
+            &info(MapType::Hash, 4),
             Some(&[0; 4]),
             None,
             libc::EEXIST,
@@ -849,7 +815,7 @@ mod tests {
     fn enoent_on_delete_is_key_not_found() {
         let e = map(
             Op::Delete,
-            &info(map_type::HASH, 4),
+            &info(MapType::Hash, 4),
             Some(&[0; 4]),
             None,
             libc::ENOENT,
@@ -864,7 +830,7 @@ mod tests {
     fn e2big_on_hash_is_full_with_max_entries() {
         let e = map(
             Op::Update,
-            &info(map_type::HASH, 4),
+            &info(MapType::Hash, 4),
             Some(&[0; 4]),
             None,
             libc::E2BIG,
@@ -884,7 +850,7 @@ mod tests {
     fn enospc_on_lpm_is_full() {
         let e = map(
             Op::Update,
-            &info(map_type::LPM_TRIE, 8),
+            &info(MapType::LpmTrie, 8),
             Some(&[8, 0, 0, 0, 10, 0, 0, 0]),
             None,
             libc::ENOSPC,
@@ -902,7 +868,7 @@ mod tests {
     fn e2big_on_array_is_index_out_of_range() {
         let e = map(
             Op::Update,
-            &info(map_type::ARRAY, 4),
+            &info(MapType::Array, 4),
             Some(&99u32.to_ne_bytes()),
             None,
             libc::E2BIG,
@@ -926,7 +892,7 @@ mod tests {
         key.extend([10, 0, 0, 1]);
         let e = map(
             Op::Update,
-            &info(map_type::LPM_TRIE, 8),
+            &info(MapType::LpmTrie, 8),
             Some(&key),
             None,
             libc::EINVAL,
@@ -948,7 +914,7 @@ mod tests {
         ok.extend([10, 0, 0, 0]);
         let e = map(
             Op::Update,
-            &info(map_type::LPM_TRIE, 8),
+            &info(MapType::LpmTrie, 8),
             Some(&ok),
             None,
             libc::EINVAL,
@@ -960,7 +926,7 @@ mod tests {
     fn delete_on_array_is_unsupported_with_hint() {
         let e = map(
             Op::Delete,
-            &info(map_type::ARRAY, 4),
+            &info(MapType::Array, 4),
             Some(&[0; 4]),
             None,
             libc::EINVAL,
@@ -981,24 +947,20 @@ mod tests {
     #[test]
     fn enotsupp_and_eopnotsupp_are_unsupported() {
         for errno in [ENOTSUPP, libc::EOPNOTSUPP] {
-            let e = map(Op::Lookup, &info(map_type::RINGBUF, 0), None, None, errno);
+            let e = map(Op::Lookup, &info(MapType::Ringbuf, 0), None, None, errno);
             assert!(matches!(e, BackendError::Unsupported { .. }), "{e}");
             assert!(e.to_string().contains("ringbuf maps do not support"), "{e}");
         }
-        assert!(map(
-            Op::Lookup,
-            &info(map_type::RINGBUF, 0),
-            None,
-            None,
-            ENOTSUPP
-        )
-        .to_string()
-        .contains("ENOTSUPP, errno 524"));
+        assert!(
+            map(Op::Lookup, &info(MapType::Ringbuf, 0), None, None, ENOTSUPP)
+                .to_string()
+                .contains("ENOTSUPP, errno 524")
+        );
     }
 
     #[test]
     fn eperm_depends_on_read_only() {
-        let i = info(map_type::ARRAY, 4);
+        let i = info(MapType::Array, 4);
         let e = map(
             Op::Update,
             &i,
@@ -1035,7 +997,7 @@ mod tests {
     fn einval_on_map_in_map_update_is_rejected() {
         let e = map(
             Op::Update,
-            &info(map_type::ARRAY_OF_MAPS, 4),
+            &info(MapType::ArrayOfMaps, 4),
             Some(&[0; 4]),
             None,
             libc::EINVAL,
@@ -1048,7 +1010,7 @@ mod tests {
     fn other_errnos_keep_the_errno() {
         let e = map(
             Op::Lookup,
-            &info(map_type::HASH, 4),
+            &info(MapType::Hash, 4),
             Some(&[0; 4]),
             None,
             libc::ENOMEM,

@@ -7,11 +7,10 @@ use std::sync::{Mutex, MutexGuard};
 use crate::backend::{check, Entries, Keys, MapBackend, UpdateFlags};
 use crate::batch::BatchEntries;
 use crate::error::{
-    from_errno, is_fd_map, is_indexed, BackendError, BatchError, ErrnoCtx, MapContext, Op,
-    ReadOnlyReason,
+    from_errno, BackendError, BatchError, ErrnoCtx, MapContext, Op, ReadOnlyReason,
 };
 use crate::info::MapInfo;
-use crate::map_type;
+use ebpf_sdk_schema::MapType;
 
 /// An in-memory [`MapBackend`] that behaves like the kernel map of its type
 /// and fails with the same [`BackendError`]s, so code above the backend can
@@ -91,12 +90,12 @@ impl FakeMap {
     /// A fake with `ncpus` possible CPUs for per-CPU values.
     pub fn with_ncpus(info: MapInfo, ncpus: usize) -> FakeMap {
         let ncpus = ncpus.max(1);
-        let vs = info.value_buf_size(ncpus).unwrap_or(0);
+        let vs = info.value_buf_len(ncpus).unwrap_or(0);
         let store = match info.map_type {
-            map_type::QUEUE | map_type::STACK => Store::Queue(VecDeque::new()),
-            map_type::BLOOM_FILTER => Store::Bloom(BTreeSet::new()),
-            t if is_indexed(t) => {
-                let filled = !is_fd_map(t);
+            MapType::Queue | MapType::Stack => Store::Queue(VecDeque::new()),
+            MapType::BloomFilter => Store::Bloom(BTreeSet::new()),
+            t if t.indexed() => {
+                let filled = t.holds_fds().is_none();
                 Store::Array(
                     (0..info.max_entries)
                         .map(|_| filled.then(|| vec![0; vs]))
@@ -125,17 +124,17 @@ impl FakeMap {
 
     /// A fake `hash` map.
     pub fn hash(name: &str, key_size: u32, value_size: u32, max_entries: u32) -> FakeMap {
-        FakeMap::of_type(map_type::HASH, name, key_size, value_size, max_entries)
+        FakeMap::of_type(MapType::Hash, name, key_size, value_size, max_entries)
     }
 
     /// A fake `array` map (4-byte keys).
     pub fn array(name: &str, value_size: u32, max_entries: u32) -> FakeMap {
-        FakeMap::of_type(map_type::ARRAY, name, 4, value_size, max_entries)
+        FakeMap::of_type(MapType::Array, name, 4, value_size, max_entries)
     }
 
     /// A fake of any `map_type` (see [`crate::map_type`]).
     pub fn of_type(
-        map_type: u32,
+        map_type: MapType,
         name: &str,
         key_size: u32,
         value_size: u32,
@@ -231,7 +230,7 @@ impl FakeMap {
 
     /// The key under which an element is stored (LPM: prefix bits only).
     fn norm(&self, key: &[u8]) -> Vec<u8> {
-        if self.info.map_type != map_type::LPM_TRIE || key.len() < 4 {
+        if self.info.map_type != MapType::LpmTrie || key.len() < 4 {
             return key.to_vec();
         }
         let plen = u32::from_ne_bytes([key[0], key[1], key[2], key[3]]) as usize;
@@ -273,7 +272,7 @@ impl FakeMap {
         let stamp = st.clock;
         let lru = matches!(
             self.info.map_type,
-            map_type::LRU_HASH | map_type::LRU_PERCPU_HASH
+            MapType::LruHash | MapType::LruPercpuHash
         );
         if matches!(st.store, Store::Queue(_) | Store::Bloom(_)) {
             return self.push_locked(st, value, flags);
@@ -297,7 +296,7 @@ impl FakeMap {
                             m.remove(&o);
                         }
                     } else {
-                        return fail(if self.info.map_type == map_type::LPM_TRIE {
+                        return fail(if self.info.map_type == MapType::LpmTrie {
                             libc::ENOSPC
                         } else {
                             libc::E2BIG
@@ -319,7 +318,7 @@ impl FakeMap {
                 let Some(slot) = a.get_mut(i) else {
                     return fail(libc::E2BIG);
                 };
-                let plain = !is_fd_map(self.info.map_type);
+                let plain = self.info.map_type.holds_fds().is_none();
                 match flags {
                     UpdateFlags::NoExist if plain || slot.is_some() => return fail(libc::EEXIST),
                     UpdateFlags::Exist if slot.is_none() => return fail(libc::ENOENT),
@@ -361,7 +360,7 @@ impl FakeMap {
             _ => Err(BackendError::WrongMapType {
                 op,
                 map: self.ctx.clone(),
-                map_type: self.info.type_name(),
+                map_type: self.info.map_type,
                 expected: "a queue, stack or bloom filter",
             }),
         }
@@ -374,7 +373,7 @@ impl FakeMap {
                 Some(_) => Ok(()),
                 None => fail(libc::ENOENT),
             },
-            Store::Array(_) if !is_fd_map(self.info.map_type) => fail(libc::EINVAL),
+            Store::Array(_) if self.info.map_type.holds_fds().is_none() => fail(libc::EINVAL),
             Store::Array(a) => {
                 let i = u32::from_ne_bytes(key.try_into().unwrap_or([0xff; 4])) as usize;
                 match a.get_mut(i) {
@@ -483,7 +482,7 @@ impl MapBackend for FakeMap {
         let mut st = self.state();
         self.begin(&mut st, op, Some(key))?;
         match &st.store {
-            Store::Keyed(m) if self.info.map_type == map_type::LPM_TRIE => {
+            Store::Keyed(m) if self.info.map_type == MapType::LpmTrie => {
                 Ok(self.lpm_lookup(m, key).map(|s| s.value.clone()))
             }
             Store::Keyed(m) => Ok(m.get(key).map(|s| s.value.clone())),
@@ -491,12 +490,12 @@ impl MapBackend for FakeMap {
                 let i = u32::from_ne_bytes(key.try_into().unwrap_or([0xff; 4])) as usize;
                 Ok(a.get(i).cloned().flatten())
             }
-            Store::Queue(q) if self.info.map_type == map_type::STACK => Ok(q.back().cloned()),
+            Store::Queue(q) if self.info.map_type == MapType::Stack => Ok(q.back().cloned()),
             Store::Queue(q) => Ok(q.front().cloned()),
             Store::Bloom(_) => Err(BackendError::WrongMapType {
                 op,
                 map: self.ctx.clone(),
-                map_type: self.info.type_name(),
+                map_type: self.info.map_type,
                 expected: "a map with keys (use contains for bloom filters)",
             }),
         }
@@ -535,7 +534,7 @@ impl MapBackend for FakeMap {
         let op = Op::LookupBatch;
         let mut st = self.state();
         self.begin(&mut st, op, None)?;
-        let mut out = BatchEntries::new(self.info.key_size as usize, self.value_buf_size());
+        let mut out = BatchEntries::new(self.info.key_size as usize, self.value_buf_len());
         match &st.store {
             Store::Keyed(m) => m.values().for_each(|s| out.push(&s.key, &s.value)),
             Store::Array(a) => {
@@ -549,7 +548,7 @@ impl MapBackend for FakeMap {
                 return Err(BackendError::Unsupported {
                     op,
                     map: self.ctx.clone(),
-                    map_type: self.info.type_name(),
+                    map_type: self.info.map_type,
                     hint: Some("this map type has no keys to iterate"),
                     errno: crate::error::ENOTSUPP,
                 })
@@ -565,7 +564,7 @@ impl MapBackend for FakeMap {
         count: usize,
         flags: UpdateFlags,
     ) -> Result<usize, BatchError> {
-        let vs = self.value_buf_size();
+        let vs = self.value_buf_len();
         self.batch_write(Op::UpdateBatch, keys, Some(values), count, |st, i, key| {
             self.update_locked(st, key, &values[i * vs..(i + 1) * vs], flags)
         })
@@ -590,12 +589,12 @@ impl MapBackend for FakeMap {
     fn pop(&self) -> Result<Option<Vec<u8>>, BackendError> {
         let op = Op::Pop;
         let mut st = self.state();
-        let stack = self.info.map_type == map_type::STACK;
+        let stack = self.info.map_type == MapType::Stack;
         if !matches!(st.store, Store::Queue(_)) {
             return Err(BackendError::WrongMapType {
                 op,
                 map: self.ctx.clone(),
-                map_type: self.info.type_name(),
+                map_type: self.info.map_type,
                 expected: "a queue or stack",
             });
         }
@@ -611,12 +610,12 @@ impl MapBackend for FakeMap {
         let mut st = self.state();
         self.begin(&mut st, op, None)?;
         match &st.store {
-            Store::Queue(q) if self.info.map_type == map_type::STACK => Ok(q.back().cloned()),
+            Store::Queue(q) if self.info.map_type == MapType::Stack => Ok(q.back().cloned()),
             Store::Queue(q) => Ok(q.front().cloned()),
             _ => Err(BackendError::WrongMapType {
                 op,
                 map: self.ctx.clone(),
-                map_type: self.info.type_name(),
+                map_type: self.info.map_type,
                 expected: "a queue or stack (use contains for bloom filters)",
             }),
         }
@@ -632,7 +631,7 @@ impl MapBackend for FakeMap {
             _ => Err(BackendError::WrongMapType {
                 op,
                 map: self.ctx.clone(),
-                map_type: self.info.type_name(),
+                map_type: self.info.map_type,
                 expected: "a bloom filter",
             }),
         }
@@ -760,10 +759,10 @@ mod tests {
 
     #[test]
     fn per_cpu_sizes() {
-        let mut info = MapInfo::new(map_type::PERCPU_ARRAY, 4, 12, 2);
+        let mut info = MapInfo::new(MapType::PercpuArray, 4, 12, 2);
         info.name = "pc".into();
         let m = FakeMap::with_ncpus(info, 4);
-        assert_eq!(m.value_buf_size(), 64);
+        assert_eq!(m.value_buf_len(), 64);
         let e = m.update(&k(0), &[0; 12], UpdateFlags::Any).unwrap_err();
         assert!(
             e.to_string().contains("round_up(12, 8) * 4 possible CPUs"),
@@ -829,7 +828,7 @@ mod tests {
 
     #[test]
     fn lru_evicts_instead_of_filling() {
-        let m = FakeMap::of_type(map_type::LRU_HASH, "l", 4, 4, 2);
+        let m = FakeMap::of_type(MapType::LruHash, "l", 4, 4, 2);
         for i in 0..3 {
             m.update(&k(i), &[0; 4], UpdateFlags::Any).unwrap();
         }
@@ -839,7 +838,7 @@ mod tests {
 
     #[test]
     fn lpm_longest_prefix_and_invalid_prefix() {
-        let m = FakeMap::of_type(map_type::LPM_TRIE, "t", 8, 4, 8);
+        let m = FakeMap::of_type(MapType::LpmTrie, "t", 8, 4, 8);
         m.update(&lpm_key(8, [10, 0, 0, 0]), &[8; 4], UpdateFlags::Any)
             .unwrap();
         m.update(&lpm_key(24, [10, 1, 2, 0]), &[24; 4], UpdateFlags::Any)
@@ -876,7 +875,7 @@ mod tests {
 
     #[test]
     fn queue_stack_bloom() {
-        let q = FakeMap::of_type(map_type::QUEUE, "q", 0, 4, 2);
+        let q = FakeMap::of_type(MapType::Queue, "q", 0, 4, 2);
         q.push(&k(1), UpdateFlags::Any).unwrap();
         q.push(&k(2), UpdateFlags::Any).unwrap();
         assert!(matches!(
@@ -893,12 +892,12 @@ mod tests {
             Err(BackendError::Unsupported { .. })
         ));
 
-        let s = FakeMap::of_type(map_type::STACK, "s", 0, 4, 2);
+        let s = FakeMap::of_type(MapType::Stack, "s", 0, 4, 2);
         s.push(&k(1), UpdateFlags::Any).unwrap();
         s.push(&k(2), UpdateFlags::Any).unwrap();
         assert_eq!(s.pop().unwrap(), Some(k(2).to_vec()));
 
-        let b = FakeMap::of_type(map_type::BLOOM_FILTER, "b", 0, 4, 16);
+        let b = FakeMap::of_type(MapType::BloomFilter, "b", 0, 4, 16);
         b.push(&k(1), UpdateFlags::Any).unwrap();
         assert!(b.contains(&k(1)).unwrap());
         assert!(!b.contains(&k(2)).unwrap());

@@ -1,15 +1,15 @@
 //! What the kernel reports about maps, programs and BTF.
 
-use crate::error::{is_fd_map, is_indexed, is_keyless};
-use crate::map_type;
-use crate::sys::{self, RawMapInfo, RawProgInfo};
+use ebpf_sdk_schema::{MapFlags, MapType};
+
+use crate::sys::{RawMapInfo, RawProgInfo};
 
 /// A map's kernel attributes (`struct bpf_map_info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MapInfo {
-    /// `enum bpf_map_type`; see [`MapInfo::type_name`] and [`crate::map_type`].
-    pub map_type: u32,
+    /// The map type.
+    pub map_type: MapType,
     /// Kernel id (0 for a fake).
     pub id: u32,
     /// Key size in bytes (0 for queues, stacks and bloom filters).
@@ -18,8 +18,8 @@ pub struct MapInfo {
     pub value_size: u32,
     /// Capacity.
     pub max_entries: u32,
-    /// `map_flags`; see [`MapInfo::flag_names`] and [`crate::map_flags`].
-    pub map_flags: u32,
+    /// `map_flags`.
+    pub map_flags: MapFlags,
     /// Kernel name, at most 15 bytes (longer names are truncated by the kernel).
     pub name: String,
     /// Offload device ifindex, 0 if none.
@@ -40,14 +40,14 @@ pub struct MapInfo {
 
 impl MapInfo {
     /// Info for a map that exists only in memory (see [`FakeMap`](crate::FakeMap)).
-    pub fn new(map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapInfo {
+    pub fn new(map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> MapInfo {
         MapInfo {
             map_type,
             id: 0,
             key_size,
             value_size,
             max_entries,
-            map_flags: 0,
+            map_flags: MapFlags::NONE,
             name: String::new(),
             ifindex: 0,
             btf_id: 0,
@@ -59,66 +59,26 @@ impl MapInfo {
         }
     }
 
-    /// The map type's name, e.g. `lpm_trie` (`type_<n>` if unknown).
-    pub fn type_name(&self) -> String {
-        ebpf_sdk_schema::map_type_name(self.map_type)
-    }
-
-    /// Names of the set `map_flags` bits, e.g. `["no_prealloc"]`.
-    pub fn flag_names(&self) -> Vec<String> {
-        ebpf_sdk_schema::flag_names(self.map_flags)
-    }
-
-    /// Whether values hold one slot per possible CPU.
-    pub fn is_per_cpu(&self) -> bool {
-        matches!(
-            self.map_type,
-            map_type::PERCPU_HASH
-                | map_type::PERCPU_ARRAY
-                | map_type::LRU_PERCPU_HASH
-                | map_type::PERCPU_CGROUP_STORAGE
-        )
-    }
-
-    /// Whether keys are u32 indices `0..max_entries` (arrays, program arrays,
-    /// perf event arrays, array-of-maps).
-    pub fn is_indexed(&self) -> bool {
-        is_indexed(self.map_type)
-    }
-
-    /// Whether the map has no keys (queue, stack, bloom filter).
-    pub fn is_keyless(&self) -> bool {
-        is_keyless(self.map_type)
-    }
-
-    /// Whether values written from user space are file descriptors (program
-    /// arrays, map-in-maps, perf event and cgroup arrays); lookups of program
-    /// arrays and map-in-maps return object ids.
-    pub fn is_fd_map(&self) -> bool {
-        is_fd_map(self.map_type)
-    }
-
-    /// The value buffer size for one element as user space passes it:
-    /// `round_up(value_size, 8) * ncpus` for per-CPU maps, 4 for fd maps,
-    /// `value_size` otherwise. `None` on overflow.
-    pub fn value_buf_size(&self, ncpus: usize) -> Option<usize> {
-        sys::kernel_value_size(self.map_type, self.value_size, ncpus)
+    /// The value buffer length of one element as user space passes it
+    /// (see [`MapType::value_buf_len`]). `None` on overflow.
+    pub fn value_buf_len(&self, ncpus: usize) -> Option<usize> {
+        self.map_type.value_buf_len(self.value_size, ncpus)
     }
 
     /// For an LPM trie, the longest valid prefix: `(key_size - 4) * 8`.
     pub fn max_prefix_len(&self) -> Option<u32> {
-        (self.map_type == map_type::LPM_TRIE)
+        (self.map_type == MapType::LpmTrie)
             .then(|| self.key_size.saturating_sub(4).saturating_mul(8))
     }
 
     pub(crate) fn from_raw(raw: &RawMapInfo) -> MapInfo {
         MapInfo {
-            map_type: raw.map_type,
+            map_type: MapType::from_id(raw.map_type),
             id: raw.id,
             key_size: raw.key_size,
             value_size: raw.value_size,
             max_entries: raw.max_entries,
-            map_flags: raw.map_flags,
+            map_flags: MapFlags::from_bits(raw.map_flags),
             name: c_name(&raw.name),
             ifindex: raw.ifindex,
             btf_id: raw.btf_id,
@@ -190,19 +150,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn value_buf_sizes() {
-        let mut i = MapInfo::new(map_type::PERCPU_HASH, 4, 12, 8);
-        assert_eq!(i.value_buf_size(2), Some(32));
-        assert!(i.is_per_cpu());
-        i.map_type = map_type::HASH;
-        assert_eq!(i.value_buf_size(2), Some(12));
-        i.map_type = map_type::ARRAY_OF_MAPS;
-        assert_eq!(i.value_buf_size(2), Some(4));
+    fn value_buf_lens() {
+        let mut i = MapInfo::new(MapType::PercpuHash, 4, 12, 8);
+        assert_eq!(i.value_buf_len(2), Some(32));
+        i.map_type = MapType::Hash;
+        assert_eq!(i.value_buf_len(2), Some(12));
+        i.map_type = MapType::ArrayOfMaps;
+        assert_eq!(i.value_buf_len(2), Some(4));
         assert_eq!(
-            MapInfo::new(map_type::LPM_TRIE, 24, 1200, 1).max_prefix_len(),
+            MapInfo::new(MapType::LpmTrie, 24, 1200, 1).max_prefix_len(),
             Some(160)
         );
-        assert_eq!(i.type_name(), "array_of_maps");
     }
 
     #[test]

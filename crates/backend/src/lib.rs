@@ -27,7 +27,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let map = Map::open_pinned("/sys/fs/bpf/ingress_node_firewall_table_map")?;
 //! let info = map.info();
-//! println!("{} {} key {}B value {}B", info.name, info.type_name(), info.key_size, info.value_size);
+//! println!("{} {} key {}B value {}B", info.name, info.map_type, info.key_size, info.value_size);
 //!
 //! let key = vec![0u8; info.key_size as usize];
 //! let value = vec![0u8; map.value_buf_size()];
@@ -79,7 +79,7 @@ mod pin;
 mod program;
 mod sys;
 
-pub use backend::{BatchSink, Entries, Keys, MapBackend, UpdateFlags};
+pub use backend::{BatchCursor, BatchSink, Entries, Keys, MapBackend, UpdateFlags};
 pub use batch::{BatchEntries, DEFAULT_BATCH_BYTES, DEFAULT_BATCH_ENTRIES};
 pub use error::{
     BackendError, BatchError, FsKind, MapContext, ObjectKind, Op, ReadOnlyReason, Target,
@@ -92,77 +92,4 @@ pub use perf::{Event, PerfEventArray, PerfOptions, ReadStats, TestRun, DEFAULT_P
 pub use pin::{is_on_bpffs, pinned_object_kind, BPF_FS_MAGIC};
 pub use program::Program;
 
-/// `enum bpf_map_type` values (include/uapi/linux/bpf.h).
-///
-/// Names come from [`ebpf_sdk_schema::map_type_name`]; these constants are
-/// for code that creates or matches map types.
-pub mod map_type {
-    /// `BPF_MAP_TYPE_HASH`
-    pub const HASH: u32 = 1;
-    /// `BPF_MAP_TYPE_ARRAY`
-    pub const ARRAY: u32 = 2;
-    /// `BPF_MAP_TYPE_PROG_ARRAY`
-    pub const PROG_ARRAY: u32 = 3;
-    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`
-    pub const PERF_EVENT_ARRAY: u32 = 4;
-    /// `BPF_MAP_TYPE_PERCPU_HASH`
-    pub const PERCPU_HASH: u32 = 5;
-    /// `BPF_MAP_TYPE_PERCPU_ARRAY`
-    pub const PERCPU_ARRAY: u32 = 6;
-    /// `BPF_MAP_TYPE_STACK_TRACE`
-    pub const STACK_TRACE: u32 = 7;
-    /// `BPF_MAP_TYPE_CGROUP_ARRAY`
-    pub const CGROUP_ARRAY: u32 = 8;
-    /// `BPF_MAP_TYPE_LRU_HASH`
-    pub const LRU_HASH: u32 = 9;
-    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`
-    pub const LRU_PERCPU_HASH: u32 = 10;
-    /// `BPF_MAP_TYPE_LPM_TRIE`
-    pub const LPM_TRIE: u32 = 11;
-    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`
-    pub const ARRAY_OF_MAPS: u32 = 12;
-    /// `BPF_MAP_TYPE_HASH_OF_MAPS`
-    pub const HASH_OF_MAPS: u32 = 13;
-    /// `BPF_MAP_TYPE_DEVMAP`
-    pub const DEVMAP: u32 = 14;
-    /// `BPF_MAP_TYPE_SOCKMAP`
-    pub const SOCKMAP: u32 = 15;
-    /// `BPF_MAP_TYPE_CPUMAP`
-    pub const CPUMAP: u32 = 16;
-    /// `BPF_MAP_TYPE_XSKMAP`
-    pub const XSKMAP: u32 = 17;
-    /// `BPF_MAP_TYPE_SOCKHASH`
-    pub const SOCKHASH: u32 = 18;
-    /// `BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE`
-    pub const PERCPU_CGROUP_STORAGE: u32 = 21;
-    /// `BPF_MAP_TYPE_QUEUE`
-    pub const QUEUE: u32 = 22;
-    /// `BPF_MAP_TYPE_STACK`
-    pub const STACK: u32 = 23;
-    /// `BPF_MAP_TYPE_RINGBUF`
-    pub const RINGBUF: u32 = 27;
-    /// `BPF_MAP_TYPE_BLOOM_FILTER`
-    pub const BLOOM_FILTER: u32 = 30;
-    /// `BPF_MAP_TYPE_USER_RINGBUF`
-    pub const USER_RINGBUF: u32 = 31;
-}
-
-/// `map_flags` bits used by this crate (include/uapi/linux/bpf.h).
-///
-/// Names for display come from [`ebpf_sdk_schema::flag_names`].
-pub mod map_flags {
-    /// `BPF_F_NO_PREALLOC`: allocate elements on demand (required for LPM tries).
-    pub const NO_PREALLOC: u32 = 1 << 0;
-    /// `BPF_F_RDONLY`: the file descriptor returned by create/open is
-    /// read-only for user space (the kernel keeps this on the fd and clears
-    /// it from the map's `map_flags`).
-    pub const RDONLY: u32 = 1 << 3;
-    /// `BPF_F_WRONLY`: the file descriptor is write-only (kept on the fd, like `RDONLY`).
-    pub const WRONLY: u32 = 1 << 4;
-    /// `BPF_F_RDONLY_PROG`: programs may only read the map (`.rodata`).
-    pub const RDONLY_PROG: u32 = 1 << 7;
-    /// `BPF_F_WRONLY_PROG`: programs may only write the map.
-    pub const WRONLY_PROG: u32 = 1 << 8;
-    /// `BPF_F_MMAPABLE`: the array can be mmap()ed.
-    pub const MMAPABLE: u32 = 1 << 10;
-}
+pub use ebpf_sdk_schema::{FdKind, MapFlags, MapType};

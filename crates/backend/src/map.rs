@@ -7,7 +7,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::backend::{check, BatchSink, Entries, Keys, MapBackend, UpdateFlags};
+use crate::backend::{
+    check, BatchCursor, BatchSink, CursorState, Entries, Keys, MapBackend, UpdateFlags,
+};
 use crate::batch::{
     batch_unsupported, chunked_write, default_batch_size, BatchEntries, WriteFailure,
 };
@@ -16,11 +18,11 @@ use crate::error::{
     Target,
 };
 use crate::info::{MapInfo, RawBtf};
-use crate::map_type;
 use crate::percpu::num_possible_cpus;
 use crate::pin::{self, OPEN_RDONLY};
 use crate::program::Program;
 use crate::sys::{self, MapCreateAttr, MapFd};
+use ebpf_sdk_schema::{MapFlags, MapType};
 
 /// A BPF object given by pin, id or open file descriptor.
 #[derive(Debug, Clone, Copy)]
@@ -162,7 +164,7 @@ impl Map {
         let fd_read_only = pin::fd_read_only(fd.as_fd());
         let batch_size = default_batch_size(
             info.key_size as usize,
-            info.value_buf_size(ncpus).unwrap_or(usize::MAX),
+            info.value_buf_len(ncpus).unwrap_or(usize::MAX),
         );
         Ok(Map {
             ctx: MapContext {
@@ -205,9 +207,9 @@ impl Map {
         self.ncpus
     }
 
-    /// Bytes of one value buffer (see [`MapInfo::value_buf_size`]).
-    pub fn value_buf_size(&self) -> usize {
-        self.info.value_buf_size(self.ncpus).unwrap_or(usize::MAX)
+    /// Bytes of one value buffer (see [`MapInfo::value_buf_len`]).
+    pub fn value_buf_len(&self) -> usize {
+        self.info.value_buf_len(self.ncpus).unwrap_or(usize::MAX)
     }
 
     /// Entries per batch syscall.
@@ -285,7 +287,7 @@ impl Map {
         BackendError::WrongMapType {
             op,
             map: self.ctx.clone(),
-            map_type: self.info.type_name(),
+            map_type: self.info.map_type,
             expected,
         }
     }
@@ -301,11 +303,11 @@ impl Map {
         key: &[u8],
         flags: u64,
     ) -> Result<Option<Vec<u8>>, BackendError> {
-        let mut value = vec![0; self.value_buf_size()];
+        let mut value = vec![0; self.value_buf_len()];
         Ok(self.lookup_into(key, &mut value, flags)?.then_some(value))
     }
 
-    /// Looks `key` up into `value` (exactly [`Map::value_buf_size`] bytes);
+    /// Looks `key` up into `value` (exactly [`Map::value_buf_len`] bytes);
     /// `false` if absent. Avoids an allocation per lookup.
     pub fn lookup_into(
         &self,
@@ -316,7 +318,7 @@ impl Map {
         let op = Op::Lookup;
         check::key(self, op, key)?;
         check::value(self, op, value)?;
-        if self.info.map_type == map_type::BLOOM_FILTER {
+        if self.info.map_type == MapType::BloomFilter {
             return Err(self.wrong_type(op, "a map with keys (use contains for bloom filters)"));
         }
         match self.fd.lookup(self.key_arg(key), value, flags) {
@@ -394,11 +396,11 @@ impl Map {
     /// Pops from a queue (oldest) or stack (newest); `None` when empty.
     pub fn pop(&self) -> Result<Option<Vec<u8>>, BackendError> {
         let op = Op::Pop;
-        if !matches!(self.info.map_type, map_type::QUEUE | map_type::STACK) {
+        if !matches!(self.info.map_type, MapType::Queue | MapType::Stack) {
             return Err(self.wrong_type(op, "a queue or stack"));
         }
         self.refuse_write(op)?;
-        let mut value = vec![0; self.value_buf_size()];
+        let mut value = vec![0; self.value_buf_len()];
         match self.fd.lookup_and_delete(None, &mut value, 0) {
             Ok(()) => Ok(Some(value)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
@@ -409,10 +411,10 @@ impl Map {
     /// The element [`Map::pop`] would return; `None` when empty.
     pub fn peek(&self) -> Result<Option<Vec<u8>>, BackendError> {
         let op = Op::Peek;
-        if !matches!(self.info.map_type, map_type::QUEUE | map_type::STACK) {
+        if !matches!(self.info.map_type, MapType::Queue | MapType::Stack) {
             return Err(self.wrong_type(op, "a queue or stack (use contains for bloom filters)"));
         }
-        let mut value = vec![0; self.value_buf_size()];
+        let mut value = vec![0; self.value_buf_len()];
         match self.fd.lookup(None, &mut value, 0) {
             Ok(()) => Ok(Some(value)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
@@ -423,7 +425,7 @@ impl Map {
     /// Bloom filter test: `false` = definitely absent, `true` = probably present.
     pub fn contains(&self, value: &[u8]) -> Result<bool, BackendError> {
         let op = Op::Peek;
-        if self.info.map_type != map_type::BLOOM_FILTER {
+        if self.info.map_type != MapType::BloomFilter {
             return Err(self.wrong_type(op, "a bloom filter"));
         }
         check::value(self, op, value)?;
@@ -446,8 +448,8 @@ impl Map {
     ) -> Result<(), BackendError> {
         let op = Op::Update;
         let want = match self.info.map_type {
-            map_type::PROG_ARRAY => ObjectKind::Program,
-            map_type::ARRAY_OF_MAPS | map_type::HASH_OF_MAPS => ObjectKind::Map,
+            MapType::ProgArray => ObjectKind::Program,
+            MapType::ArrayOfMaps | MapType::HashOfMaps => ObjectKind::Map,
             _ => return Err(self.wrong_type(op, "a program array or a map-in-map")),
         };
         let owned: OwnedFd;
@@ -477,7 +479,7 @@ impl Map {
     pub fn lookup_id(&self, key: &[u8]) -> Result<Option<u32>, BackendError> {
         if !matches!(
             self.info.map_type,
-            map_type::PROG_ARRAY | map_type::ARRAY_OF_MAPS | map_type::HASH_OF_MAPS
+            MapType::ProgArray | MapType::ArrayOfMaps | MapType::HashOfMaps
         ) {
             return Err(self.wrong_type(Op::Lookup, "a program array or a map-in-map"));
         }
@@ -580,7 +582,7 @@ impl Map {
     }
 
     fn lookup_batch_impl(&self, delete: bool) -> Result<BatchEntries, BackendError> {
-        let mut out = BatchEntries::new(self.info.key_size as usize, self.value_buf_size());
+        let mut out = BatchEntries::new(self.info.key_size as usize, self.value_buf_len());
         self.lookup_batch_stream(delete, &mut |k, v, _| {
             out.keys.extend_from_slice(k);
             out.values.extend_from_slice(v);
@@ -602,53 +604,147 @@ impl Map {
         if delete {
             self.refuse_write(op)?;
         }
-        let ks = self.info.key_size as usize;
-        let vs = self.value_buf_size();
-        let mut chunk = self.batch_size;
-        let mut keys = vec![0; chunk * ks];
-        let mut values = vec![0; chunk * vs];
-        let mut in_token: Option<Vec<u8>> = None;
-        let mut out_token = vec![0; ks.max(8)];
+        let mut cursor = BatchCursor::default();
+        let mut buf = self.batch_buf();
         loop {
-            let mut count = u32::try_from(chunk).unwrap_or(u32::MAX);
+            match cursor.state {
+                CursorState::Done => return Ok(()),
+                CursorState::ByKeys(_) => return self.lookup_by_keys(op, sink),
+                _ => {
+                    let n = self.batch_step(delete, &mut cursor, &mut buf)?;
+                    let (k, v) = buf.filled(n);
+                    if n > 0 && sink(k, v, n).is_break() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next batch of entries after `cursor` (see
+    /// [`MapBackend::lookup_batch_next`]): one `BPF_MAP_LOOKUP_BATCH` of
+    /// [`Map::batch_size`] entries, or key by key where the kernel has no
+    /// batch lookup for the map.
+    pub fn lookup_batch_next(
+        &self,
+        cursor: &mut BatchCursor,
+    ) -> Result<Option<BatchEntries>, BackendError> {
+        let mut buf = self.batch_buf();
+        loop {
+            match &cursor.state {
+                CursorState::Done => return Ok(None),
+                CursorState::ByKeys(last) => {
+                    let mut out = BatchEntries::new(buf.ks, buf.vs);
+                    let mut value = vec![0; buf.vs];
+                    let mut last = last.clone();
+                    while out.len() < self.batch_size {
+                        let Some(key) = self.next_key(last.as_deref())? else {
+                            cursor.state = CursorState::Done;
+                            break;
+                        };
+                        if self.lookup_into(&key, &mut value, 0)? {
+                            out.push(&key, &value);
+                        }
+                        last = Some(key);
+                    }
+                    if let (CursorState::ByKeys(slot), Some(k)) = (&mut cursor.state, last) {
+                        *slot = Some(k);
+                    }
+                    return Ok((!out.is_empty()).then_some(out));
+                }
+                _ => {
+                    let n = self.batch_step(false, cursor, &mut buf)?;
+                    if n > 0 {
+                        let (k, v) = buf.filled(n);
+                        return Ok(Some(BatchEntries {
+                            key_size: buf.ks,
+                            value_size: buf.vs,
+                            keys: k.to_vec(),
+                            values: v.to_vec(),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn batch_buf(&self) -> BatchBuf {
+        let ks = self.info.key_size as usize;
+        let vs = self.value_buf_len();
+        let chunk = self.batch_size;
+        BatchBuf {
+            ks,
+            vs,
+            chunk,
+            keys: vec![0; chunk * ks],
+            values: vec![0; chunk * vs],
+            out_token: vec![0; ks.max(8)],
+        }
+    }
+
+    /// One `BPF_MAP_LOOKUP(_AND_DELETE)_BATCH` call after `cursor` into
+    /// `buf`; returns the entries read and moves the cursor on (to
+    /// [`CursorState::ByKeys`] when the kernel has no batch lookup for
+    /// this map, which only a first non-deleting call can find out).
+    fn batch_step(
+        &self,
+        delete: bool,
+        cursor: &mut BatchCursor,
+        buf: &mut BatchBuf,
+    ) -> Result<usize, BackendError> {
+        let op = if delete {
+            Op::LookupAndDeleteBatch
+        } else {
+            Op::LookupBatch
+        };
+        let in_token = match &cursor.state {
+            CursorState::Token(t) => Some(t.clone()),
+            _ => None,
+        };
+        loop {
+            let mut count = u32::try_from(buf.chunk).unwrap_or(u32::MAX);
             let res = self.fd.lookup_batch(
                 delete,
                 in_token.as_deref(),
-                &mut out_token,
-                &mut keys,
-                &mut values,
+                &mut buf.out_token,
+                &mut buf.keys,
+                &mut buf.values,
                 &mut count,
                 0,
             );
-            let n = (count as usize).min(chunk);
+            let n = (count as usize).min(buf.chunk);
             let ended = match res {
                 Ok(()) => false,
                 // ENOENT marks the end and still carries the last entries.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
                 // A hash bucket holds more entries than one batch: grow it.
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && n == 0 && chunk < (1 << 20) => {
-                    chunk *= 2;
-                    keys.resize(chunk * ks, 0);
-                    values.resize(chunk * vs, 0);
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOSPC)
+                        && n == 0
+                        && buf.chunk < (1 << 20) =>
+                {
+                    buf.chunk *= 2;
+                    buf.keys.resize(buf.chunk * buf.ks, 0);
+                    buf.values.resize(buf.chunk * buf.vs, 0);
                     continue;
                 }
                 Err(e) if !delete && in_token.is_none() && batch_unsupported(&e) => {
-                    return self.lookup_by_keys(op, sink);
+                    cursor.state = CursorState::ByKeys(None);
+                    return Ok(0);
                 }
                 Err(e) => return Err(self.err(op, None, e)),
             };
-            if n > 0 && sink(&keys[..n * ks], &values[..n * vs], n).is_break() {
-                return Ok(());
-            }
-            if ended || n == 0 {
-                return Ok(());
-            }
-            in_token = Some(out_token.clone());
+            cursor.state = if ended || n == 0 {
+                CursorState::Done
+            } else {
+                CursorState::Token(buf.out_token.clone())
+            };
+            return Ok(n);
         }
     }
 
     fn lookup_by_keys(&self, op: Op, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
-        let mut value = vec![0; self.value_buf_size()];
+        let mut value = vec![0; self.value_buf_len()];
         for key in self.keys() {
             let key = key.map_err(|e| match e {
                 // Report the batch operation, not the fallback's iteration.
@@ -693,7 +789,7 @@ impl Map {
         check::batch(self, op, keys, Some(values), count).map_err(early)?;
         self.refuse_write(op).map_err(early)?;
         let ks = self.info.key_size as usize;
-        let vs = self.value_buf_size();
+        let vs = self.value_buf_len();
         let (limit, bad) = self.first_bad_key(op, keys, count);
         let res = chunked_write(
             limit,
@@ -869,6 +965,12 @@ impl MapBackend for Map {
     fn lookup_batch_chunks(&self, sink: &mut BatchSink<'_>) -> Result<(), BackendError> {
         Map::lookup_batch_chunks(self, sink)
     }
+    fn lookup_batch_next(
+        &self,
+        cursor: &mut BatchCursor,
+    ) -> Result<Option<BatchEntries>, BackendError> {
+        Map::lookup_batch_next(self, cursor)
+    }
     fn update_batch(
         &self,
         keys: &[u8],
@@ -895,16 +997,34 @@ impl MapBackend for Map {
     }
 }
 
+/// Buffers of a batched lookup.
+struct BatchBuf {
+    ks: usize,
+    vs: usize,
+    /// Entries per call (grows when a hash bucket does not fit).
+    chunk: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+    out_token: Vec<u8>,
+}
+
+impl BatchBuf {
+    /// The first `n` keys and values.
+    fn filled(&self, n: usize) -> (&[u8], &[u8]) {
+        (&self.keys[..n * self.ks], &self.values[..n * self.vs])
+    }
+}
+
 /// Creates a map (`BPF_MAP_CREATE`): for tests, inner-map templates and
 /// scratch maps.
 ///
 /// ```no_run
-/// use ebpf_sdk_backend::{map_flags, map_type, MapCreate};
+/// use ebpf_sdk_backend::{MapCreate, MapFlags, MapType};
 ///
 /// # fn main() -> Result<(), ebpf_sdk_backend::BackendError> {
-/// let mut lpm = MapCreate::new(map_type::LPM_TRIE, 8, 4, 128)
+/// let mut lpm = MapCreate::new(MapType::LpmTrie, 8, 4, 128)
 ///     .name("cidrs")
-///     .flags(map_flags::NO_PREALLOC)
+///     .flags(MapFlags::NO_PREALLOC)
 ///     .create()?;
 /// lpm.pin("/sys/fs/bpf/cidrs")?;
 /// # Ok(())
@@ -918,11 +1038,16 @@ pub struct MapCreate<'a> {
 }
 
 impl<'a> MapCreate<'a> {
-    /// A map of `map_type` (see [`crate::map_type`]) with these sizes.
-    pub fn new(map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapCreate<'a> {
+    /// A map of `map_type` with these sizes.
+    pub fn new(
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> MapCreate<'a> {
         MapCreate {
             attr: MapCreateAttr {
-                map_type,
+                map_type: map_type.id(),
                 key_size,
                 value_size,
                 max_entries,
@@ -939,9 +1064,9 @@ impl<'a> MapCreate<'a> {
         self
     }
 
-    /// `map_flags` (see [`crate::map_flags`]).
-    pub fn flags(mut self, map_flags: u32) -> Self {
-        self.attr.map_flags = map_flags;
+    /// `map_flags`.
+    pub fn flags(mut self, map_flags: MapFlags) -> Self {
+        self.attr.map_flags = map_flags.bits();
         self
     }
 
@@ -982,7 +1107,7 @@ impl<'a> MapCreate<'a> {
         }
         let target = || Target::NewMap {
             name: self.name.clone(),
-            map_type: attr.map_type,
+            map_type: MapType::from_id(attr.map_type),
         };
         let fd = sys::map_create(&attr).map_err(|source| match source.raw_os_error() {
             Some(libc::EPERM | libc::EACCES) => BackendError::PermissionDenied {
@@ -1020,12 +1145,12 @@ mod tests {
 
     #[test]
     fn create_refuses_bad_names_before_the_kernel() {
-        let e = MapCreate::new(map_type::HASH, 4, 4, 1)
+        let e = MapCreate::new(MapType::Hash, 4, 4, 1)
             .name("much_too_long_name")
             .create()
             .unwrap_err();
         assert!(matches!(e, BackendError::InvalidName { .. }), "{e}");
-        let e = MapCreate::new(map_type::HASH, 4, 4, 1)
+        let e = MapCreate::new(MapType::Hash, 4, 4, 1)
             .name("a-b")
             .create()
             .unwrap_err();

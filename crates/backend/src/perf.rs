@@ -40,10 +40,10 @@ use std::time::Duration;
 use crate::backend::UpdateFlags;
 use crate::error::{BackendError, MapContext, Op, Target};
 use crate::map::Map;
-use crate::map_type;
 use crate::percpu::{parse_cpu_list, possible_cpus};
 use crate::program::Program;
 use crate::sys::{self, PerfRing};
+use ebpf_sdk_schema::MapType;
 
 /// Default data pages per CPU ring ([`PerfOptions::pages_per_cpu`]).
 pub const DEFAULT_PAGES_PER_CPU: usize = 8;
@@ -171,11 +171,11 @@ impl PerfEventArray {
     pub fn open(map: &Map, opts: PerfOptions) -> Result<PerfEventArray, BackendError> {
         let ctx = map.context().clone();
         let info = map.info();
-        if info.map_type != map_type::PERF_EVENT_ARRAY {
+        if info.map_type != MapType::PerfEventArray {
             return Err(BackendError::WrongMapType {
                 op: Op::PerfEventOpen,
                 map: ctx,
-                map_type: info.type_name(),
+                map_type: info.map_type,
                 expected: "a perf event array",
             });
         }

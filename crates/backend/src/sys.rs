@@ -385,7 +385,10 @@ impl MapFd {
         let info = map_info(fd.as_fd())?;
         let key_size = usize::try_from(info.key_size).map_err(|_| einval())?;
         let value_size =
-            kernel_value_size(info.map_type, info.value_size, ncpus).ok_or_else(einval)?;
+            // `bpf_map_value_size()` in kernel/bpf/syscall.c.
+            ebpf_sdk_schema::MapType::from_id(info.map_type)
+                .value_buf_len(info.value_size, ncpus)
+                .ok_or_else(einval)?;
         Ok((
             MapFd {
                 fd,
@@ -608,20 +611,6 @@ impl MapFd {
 impl AsFd for MapFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-/// The number of value bytes the kernel copies per element from user space
-/// (`bpf_map_value_size()` in kernel/bpf/syscall.c).
-pub(crate) fn kernel_value_size(map_type: u32, value_size: u32, ncpus: usize) -> Option<usize> {
-    use crate::map_type::*;
-    let vs = usize::try_from(value_size).ok()?;
-    match map_type {
-        PERCPU_HASH | PERCPU_ARRAY | LRU_PERCPU_HASH | PERCPU_CGROUP_STORAGE => {
-            vs.checked_next_multiple_of(8)?.checked_mul(ncpus)
-        }
-        PROG_ARRAY | PERF_EVENT_ARRAY | CGROUP_ARRAY | ARRAY_OF_MAPS | HASH_OF_MAPS => Some(4),
-        _ => Some(vs),
     }
 }
 

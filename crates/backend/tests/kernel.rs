@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ebpf_sdk_backend::{
-    map_flags, map_type, percpu, pinned_object_kind, BackendError, Map, MapBackend, MapCreate,
+    percpu, pinned_object_kind, BackendError, Map, MapBackend, MapCreate, MapFlags, MapType,
     ObjectKind, ObjectRef, Program, ReadOnlyReason, UpdateFlags,
 };
 use ebpf_sdk_testkit::{bpftool, firewall_object, require_kernel, BpffsDir, FirewallGuard};
@@ -54,7 +54,7 @@ fn firewall(test: &str) -> Option<FirewallGuard> {
 fn hash_roundtrip_with_bpftool() {
     let dir = kernel_dir!("hash_roundtrip_with_bpftool");
     let pin = dir.join("h");
-    let map = MapCreate::new(map_type::HASH, 4, 8, 16)
+    let map = MapCreate::new(MapType::Hash, 4, 8, 16)
         .name("be_hash")
         .create_pinned(&pin)
         .unwrap();
@@ -137,16 +137,28 @@ fn hash_roundtrip_with_bpftool() {
 fn info_matches_bpftool_and_from_id() {
     let dir = kernel_dir!("info_matches_bpftool_and_from_id");
     let pin = dir.join("m");
-    bpftool::map_create(&pin, "hash", 8, 16, 64, "be_info", map_flags::NO_PREALLOC).unwrap();
+    bpftool::map_create(
+        &pin,
+        "hash",
+        8,
+        16,
+        64,
+        "be_info",
+        MapFlags::NO_PREALLOC.bits(),
+    )
+    .unwrap();
     let map = Map::open_pinned(&pin).unwrap();
     let show = bpftool::map_show(&pin).unwrap();
     let info = map.info();
     assert_eq!(u64::from(info.id), show["id"].as_u64().unwrap());
-    assert_eq!(info.type_name(), show["type"].as_str().unwrap());
+    assert_eq!(info.map_type.name(), show["type"].as_str().unwrap());
     assert_eq!(info.name, show["name"].as_str().unwrap());
     assert_eq!(map.name(), "be_info");
-    assert_eq!(u64::from(info.map_flags), show["flags"].as_u64().unwrap());
-    assert_eq!(info.flag_names(), vec!["no_prealloc"]);
+    assert_eq!(
+        u64::from(info.map_flags.bits()),
+        show["flags"].as_u64().unwrap()
+    );
+    assert_eq!(info.map_flags.names(), vec!["no_prealloc"]);
     assert_eq!(
         (info.key_size, info.value_size, info.max_entries),
         (8, 16, 64)
@@ -180,7 +192,7 @@ fn lru_hash_roundtrip_and_eviction() {
     let pin = dir.join("lru");
     bpftool::map_create(&pin, "lru_hash", 4, 4, 64, "be_lru", 0).unwrap();
     let map = Map::open_pinned(&pin).unwrap();
-    assert_eq!(map.info().map_type, map_type::LRU_HASH);
+    assert_eq!(map.info().map_type, MapType::LruHash);
     map.update(&k(7), &k(70), UpdateFlags::Any).unwrap();
     assert_eq!(
         bpftool::map_lookup(&pin, &k(7))
@@ -266,7 +278,7 @@ fn check_per_cpu(pin: &Path, map: &Map, key: &[u8]) {
     let n = map.ncpus();
     assert_eq!(n, percpu::num_possible_cpus().unwrap());
     let vs = map.info().value_size as usize;
-    assert_eq!(map.value_buf_size(), percpu::buf_size(vs, n));
+    assert_eq!(map.value_buf_len(), percpu::buf_size(vs, n));
     // A different value on every CPU.
     let values: Vec<Vec<u8>> = (0..n)
         .map(|cpu| (0..vs).map(|b| (cpu * 16 + b) as u8 + 1).collect())
@@ -320,7 +332,7 @@ fn percpu_array_values_per_cpu() {
 fn percpu_hash_values_per_cpu() {
     let dir = kernel_dir!("percpu_hash_values_per_cpu");
     let pin = dir.join("pch");
-    let map = MapCreate::new(map_type::PERCPU_HASH, 4, 12, 8)
+    let map = MapCreate::new(MapType::PercpuHash, 4, 12, 8)
         .name("be_pch")
         .create_pinned(&pin)
         .unwrap();
@@ -328,16 +340,16 @@ fn percpu_hash_values_per_cpu() {
     // Batch lookup returns the per-CPU buffers too.
     let all = map.lookup_batch().unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(all.value_size, map.value_buf_size());
+    assert_eq!(all.value_size, map.value_buf_len());
 }
 
 #[test]
 fn lpm_trie_longest_prefix_match() {
     let dir = kernel_dir!("lpm_trie_longest_prefix_match");
     let pin = dir.join("lpm");
-    let map = MapCreate::new(map_type::LPM_TRIE, 8, 4, 16)
+    let map = MapCreate::new(MapType::LpmTrie, 8, 4, 16)
         .name("be_lpm")
-        .flags(map_flags::NO_PREALLOC)
+        .flags(MapFlags::NO_PREALLOC)
         .create_pinned(&pin)
         .unwrap();
     map.update(&lpm_key(8, [10, 0, 0, 0]), &k(8), UpdateFlags::Any)
@@ -424,7 +436,7 @@ fn lpm_trie_longest_prefix_match() {
 fn queue_and_stack() {
     let dir = kernel_dir!("queue_and_stack");
     let qpin = dir.join("q");
-    let q = MapCreate::new(map_type::QUEUE, 0, 4, 4)
+    let q = MapCreate::new(MapType::Queue, 0, 4, 4)
         .name("be_queue")
         .create_pinned(&qpin)
         .unwrap();
@@ -467,7 +479,7 @@ fn queue_and_stack() {
 fn bloom_filter_push_and_contains() {
     let dir = kernel_dir!("bloom_filter_push_and_contains");
     let pin = dir.join("b");
-    let b = MapCreate::new(map_type::BLOOM_FILTER, 0, 4, 64)
+    let b = MapCreate::new(MapType::BloomFilter, 0, 4, 64)
         .name("be_bloom")
         .create_pinned(&pin)
         .unwrap();
@@ -487,18 +499,18 @@ fn bloom_filter_push_and_contains() {
 fn map_in_map_by_pin_and_id() {
     let dir = kernel_dir!("map_in_map_by_pin_and_id");
     let inner_pin = dir.join("inner");
-    let inner = MapCreate::new(map_type::ARRAY, 4, 4, 2)
+    let inner = MapCreate::new(MapType::Array, 4, 4, 2)
         .name("be_inner")
         .create_pinned(&inner_pin)
         .unwrap();
     let inner2_pin = dir.join("inner2");
-    let inner2 = MapCreate::new(map_type::ARRAY, 4, 4, 2)
+    let inner2 = MapCreate::new(MapType::Array, 4, 4, 2)
         .name("be_inner2")
         .create_pinned(&inner2_pin)
         .unwrap();
 
     let aom_pin = dir.join("aom");
-    let aom = MapCreate::new(map_type::ARRAY_OF_MAPS, 4, 4, 4)
+    let aom = MapCreate::new(MapType::ArrayOfMaps, 4, 4, 4)
         .name("be_aom")
         .inner_map(&inner)
         .create_pinned(&aom_pin)
@@ -517,7 +529,7 @@ fn map_in_map_by_pin_and_id() {
     assert_eq!(aom.lookup_id(&k(1)).unwrap(), None);
 
     let hom_pin = dir.join("hom");
-    let hom = MapCreate::new(map_type::HASH_OF_MAPS, 4, 4, 4)
+    let hom = MapCreate::new(MapType::HashOfMaps, 4, 4, 4)
         .name("be_hom")
         .inner_map(&inner)
         .create_pinned(&hom_pin)
@@ -538,7 +550,7 @@ fn map_in_map_by_pin_and_id() {
     assert_eq!(bpftool::map_dump(&hom_pin).unwrap().len(), 2);
 
     // An inner map that does not match the template is rejected with a hint.
-    let wrong = MapCreate::new(map_type::HASH, 4, 4, 2)
+    let wrong = MapCreate::new(MapType::Hash, 4, 4, 2)
         .name("be_wrong")
         .create()
         .unwrap();
@@ -573,7 +585,7 @@ fn prog_array_by_pin_and_id() {
     assert!(!prog.info().map_ids.is_empty(), "the program uses maps");
 
     let pa_pin = dir.join("progs");
-    let pa = MapCreate::new(map_type::PROG_ARRAY, 4, 4, 4)
+    let pa = MapCreate::new(MapType::ProgArray, 4, 4, 4)
         .name("be_progs")
         .create_pinned(&pa_pin)
         .unwrap();
@@ -599,9 +611,9 @@ fn frozen_read_only_array() {
     let dir = kernel_dir!("frozen_read_only_array");
     let pin = dir.join("rodata");
     // Like libbpf's .rodata: read-only for programs, frozen after setup.
-    let map = MapCreate::new(map_type::ARRAY, 4, 8, 1)
+    let map = MapCreate::new(MapType::Array, 4, 8, 1)
         .name("be_rodata")
-        .flags(map_flags::RDONLY_PROG)
+        .flags(MapFlags::RDONLY_PROG)
         .create_pinned(&pin)
         .unwrap();
     let early = Map::open_pinned(&pin).unwrap();
@@ -654,7 +666,7 @@ fn frozen_read_only_array() {
 fn read_only_opens_and_flags() {
     let dir = kernel_dir!("read_only_opens_and_flags");
     let pin = dir.join("h");
-    let map = MapCreate::new(map_type::HASH, 4, 4, 4)
+    let map = MapCreate::new(MapType::Hash, 4, 4, 4)
         .name("be_ro")
         .create_pinned(&pin)
         .unwrap();
@@ -674,9 +686,9 @@ fn read_only_opens_and_flags() {
         "{e}"
     );
 
-    let rdonly = MapCreate::new(map_type::ARRAY, 4, 4, 1)
+    let rdonly = MapCreate::new(MapType::Array, 4, 4, 1)
         .name("be_rdonly")
-        .flags(map_flags::RDONLY)
+        .flags(MapFlags::RDONLY)
         .create()
         .unwrap();
     let e = rdonly.update(&k(0), &k(1), UpdateFlags::Any).unwrap_err();
@@ -705,7 +717,7 @@ fn kv(n: u32) -> (Vec<u8>, Vec<u8>) {
 fn batch_update_and_lookup_10k() {
     let dir = kernel_dir!("batch_update_and_lookup_10k");
     let pin = dir.join("big");
-    let mut map = MapCreate::new(map_type::HASH, 4, 8, 10_000)
+    let mut map = MapCreate::new(MapType::Hash, 4, 8, 10_000)
         .name("be_batch")
         .create_pinned(&pin)
         .unwrap();
@@ -759,12 +771,12 @@ fn batch_update_and_lookup_10k() {
 fn batch_overflow_reports_applied_count() {
     let dir = kernel_dir!("batch_overflow_reports_applied_count");
     for (name, flags, batch) in [
-        ("pre", 0, None),
-        ("nopre", map_flags::NO_PREALLOC, None),
-        ("small", 0, Some(128)),
+        ("pre", MapFlags::NONE, None),
+        ("nopre", MapFlags::NO_PREALLOC, None),
+        ("small", MapFlags::NONE, Some(128)),
     ] {
         let pin = dir.join(name);
-        let mut map = MapCreate::new(map_type::HASH, 4, 8, 1000)
+        let mut map = MapCreate::new(MapType::Hash, 4, 8, 1000)
             .name(name)
             .flags(flags)
             .create_pinned(&pin)
@@ -798,7 +810,7 @@ fn batch_overflow_reports_applied_count() {
 #[test]
 fn batch_on_arrays_and_map_in_maps() {
     let dir = kernel_dir!("batch_on_arrays_and_map_in_maps");
-    let arr = MapCreate::new(map_type::ARRAY, 4, 8, 100)
+    let arr = MapCreate::new(MapType::Array, 4, 8, 100)
         .name("be_barr")
         .create_pinned(dir.join("arr"))
         .unwrap();
@@ -822,11 +834,11 @@ fn batch_on_arrays_and_map_in_maps() {
         e.source
     );
 
-    let inner = MapCreate::new(map_type::ARRAY, 4, 4, 1)
+    let inner = MapCreate::new(MapType::Array, 4, 4, 1)
         .name("be_binner")
         .create()
         .unwrap();
-    let aom = MapCreate::new(map_type::ARRAY_OF_MAPS, 4, 4, 4)
+    let aom = MapCreate::new(MapType::ArrayOfMaps, 4, 4, 4)
         .name("be_baom")
         .inner_map(&inner)
         .create()
@@ -879,7 +891,7 @@ fn open_errors_are_distinct() {
 
     // A pinned map is not a program.
     let pin = dir.join("m");
-    MapCreate::new(map_type::HASH, 4, 4, 1)
+    MapCreate::new(MapType::Hash, 4, 4, 1)
         .name("be_kind")
         .create_pinned(&pin)
         .unwrap();
@@ -898,7 +910,7 @@ fn open_errors_are_distinct() {
     );
 
     // Pinning errors.
-    let mut m = MapCreate::new(map_type::HASH, 4, 4, 1)
+    let mut m = MapCreate::new(MapType::Hash, 4, 4, 1)
         .name("be_pin")
         .create()
         .unwrap();
@@ -949,9 +961,9 @@ fn firewall_lpm_24_byte_key_1200_byte_value() {
     let info = map.info();
     assert_eq!(
         (info.map_type, info.key_size, info.value_size),
-        (map_type::LPM_TRIE, 24, 1200)
+        (MapType::LpmTrie, 24, 1200)
     );
-    assert_eq!(info.flag_names(), vec!["no_prealloc"]);
+    assert_eq!(info.map_flags.names(), vec!["no_prealloc"]);
     assert_eq!(
         map.name(),
         "ingress_node_fi",
@@ -1029,7 +1041,7 @@ fn firewall_lpm_24_byte_key_1200_byte_value() {
 #[test]
 fn trait_object_over_kernel_map() {
     let dir = kernel_dir!("trait_object_over_kernel_map");
-    let map = MapCreate::new(map_type::HASH, 4, 4, 8)
+    let map = MapCreate::new(MapType::Hash, 4, 4, 8)
         .name("be_dyn")
         .create_pinned(dir.join("d"))
         .unwrap();

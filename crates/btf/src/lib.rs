@@ -24,7 +24,7 @@ use std::path::Path;
 
 use btf_rs::{Btf, BtfType, Type};
 use ebpf_sdk_schema::{
-    flag_names, map_type_name, ByteOrder, Document, MapOrigin, MapSchema, Member, Pinning, Source,
+    ByteOrder, Document, MapFlags, MapOrigin, MapSchema, MapType, Member, Pinning, Source,
     SourceKind, TypeKind, TypeNode, SCHEMA_VERSION,
 };
 use object::{Object, ObjectSection, ObjectSymbol};
@@ -254,8 +254,8 @@ pub fn extract_type(data: &[u8], path: &str, name: &str) -> Result<TypeNode, Ext
 pub struct KernelMapInfo {
     /// Map name (at most 15 bytes).
     pub name: String,
-    /// `enum bpf_map_type`.
-    pub map_type: u32,
+    /// The map type.
+    pub map_type: MapType,
     /// Key size.
     pub key_size: u32,
     /// Value size.
@@ -263,7 +263,7 @@ pub struct KernelMapInfo {
     /// Max entries.
     pub max_entries: u32,
     /// `map_flags`.
-    pub map_flags: u32,
+    pub map_flags: MapFlags,
     /// BTF type id of the key, 0 if none.
     pub btf_key_type_id: u32,
     /// BTF type id of the value, 0 if none.
@@ -313,13 +313,11 @@ pub fn describe_kernel_map(
         .unwrap_or_else(|| info.name.clone());
     let map = MapSchema {
         name,
-        map_type: map_type_name(info.map_type),
-        map_type_id: info.map_type,
+        map_type: info.map_type,
         key_size: info.key_size,
         value_size: info.value_size,
         max_entries: info.max_entries,
-        flags: flag_names(info.map_flags),
-        map_flags: info.map_flags,
+        flags: info.map_flags,
         pinning: Pinning::None,
         pin_path: Some(path.to_string()),
         section: "kernel".into(),
@@ -476,11 +474,6 @@ struct MapDef {
     inner: Option<u32>,
 }
 
-/// Map types whose value is a map or program reference.
-fn fd_valued(map_type: u32) -> bool {
-    matches!(map_type, 3 | 12 | 13)
-}
-
 fn btf_maps(ctx: &Ctx<'_>, btf: &Btf) -> Result<Vec<MapSchema>, ExtractError> {
     let r = Resolver::new(btf, ctx.endian);
     let ids = btf.resolve_ids_by_name(".maps").unwrap_or_default();
@@ -523,6 +516,7 @@ fn btf_map(
     let def = read_map_def(ctx, &r, name, def_id)?;
     let map_type = def
         .map_type
+        .map(MapType::from_id)
         .ok_or_else(|| ctx.map_err(name, "map definition has no `type`"))?;
     let mut res = Resolver::new(btf, ctx.endian);
     let mut side = |id: Option<u32>,
@@ -552,13 +546,13 @@ fn btf_map(
     let (mut key, key_id) = side(def.key, def.key_size, "key")?;
     let (mut value, value_id) = side(def.value, def.value_size, "value")?;
     // libbpf's defaults for map types whose sizes are implied.
-    if map_type == 4 || map_type == 8 {
-        // perf_event_array, cgroup_array: u32 index -> u32 fd.
+    if matches!(map_type, MapType::PerfEventArray | MapType::CgroupArray) {
+        // u32 index -> u32 fd.
         key.get_or_insert_with(u32_node);
         value.get_or_insert_with(u32_node);
     }
     let mut inner_map = None;
-    if fd_valued(map_type) {
+    if map_type.holds_object_refs() {
         if let Some(inner_id) = def.inner {
             if depth > 2 {
                 return Err(ctx.map_err(name, "map-in-map nested too deeply"));
@@ -578,23 +572,24 @@ fn btf_map(
             return Err(ctx.map_err(name, format!("unknown pinning {other} (0 none, 1 by name)")))
         }
     };
-    let flags = def.map_flags.unwrap_or(0);
     Ok(MapSchema {
         name: name.to_string(),
-        map_type: map_type_name(map_type),
-        map_type_id: map_type,
+        map_type,
         key_size,
         value_size,
         max_entries: def.max_entries.unwrap_or(0),
-        flags: flag_names(flags),
-        map_flags: flags,
+        flags: MapFlags::from_bits(def.map_flags.unwrap_or(0)),
         pinning,
         pin_path: None,
         section: ".maps".into(),
         origin: MapOrigin::Btf,
         endian: ctx.endian,
         btf_key_type_id: key_id,
-        btf_value_type_id: if fd_valued(map_type) { None } else { value_id },
+        btf_value_type_id: if map_type.holds_object_refs() {
+            None
+        } else {
+            value_id
+        },
         key,
         value,
         inner_map,
@@ -714,13 +709,11 @@ fn legacy_maps(
         let map_flags = word(off + 16).unwrap_or(0);
         out.push(MapSchema {
             name: name.clone(),
-            map_type: map_type_name(map_type),
-            map_type_id: map_type,
+            map_type: MapType::from_id(map_type),
             key_size,
             value_size,
             max_entries,
-            flags: flag_names(map_flags),
-            map_flags,
+            flags: MapFlags::from_bits(map_flags),
             pinning: Pinning::None,
             pin_path: None,
             section: "maps".into(),
@@ -735,9 +728,6 @@ fn legacy_maps(
     }
     Ok(out)
 }
-
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
-const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// `.data`, `.bss`, `.rodata` (and `.data.*`, `.rodata.*`) become
 /// single-entry arrays named as libbpf names them (`<obj prefix>.<sec>`).
@@ -768,7 +758,11 @@ fn global_data_maps(
             .map_err(|_| ctx.map_err(sec_name, "section larger than 4 GiB"))?;
         let map_name = internal_map_name(&ctx.obj_name, sec_name);
         let readonly = sec_name.starts_with(".rodata");
-        let map_flags = BPF_F_MMAPABLE | if readonly { BPF_F_RDONLY_PROG } else { 0 };
+        let map_flags = if readonly {
+            MapFlags::MMAPABLE | MapFlags::RDONLY_PROG
+        } else {
+            MapFlags::MMAPABLE
+        };
         let mut value = None;
         let mut value_id = None;
         if let Some(btf) = btf {
@@ -785,13 +779,11 @@ fn global_data_maps(
         }
         out.push(MapSchema {
             name: map_name,
-            map_type: map_type_name(2),
-            map_type_id: 2,
+            map_type: MapType::Array,
             key_size: 4,
             value_size: size,
             max_entries: 1,
-            flags: flag_names(map_flags),
-            map_flags,
+            flags: map_flags,
             pinning: Pinning::None,
             pin_path: None,
             section: sec_name.to_string(),

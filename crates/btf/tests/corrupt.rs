@@ -194,11 +194,11 @@ impl BtfBuilder {
 fn describe(btf: &[u8], key_id: u32, key_size: u32) -> Result<String, String> {
     let info = KernelMapInfo {
         name: "m".into(),
-        map_type: 1,
+        map_type: ebpf_sdk_schema::MapType::Hash,
         key_size,
         value_size: 4,
         max_entries: 1,
-        map_flags: 0,
+        map_flags: ebpf_sdk_schema::MapFlags::NONE,
         btf_key_type_id: key_id,
         btf_value_type_id: 0,
     };

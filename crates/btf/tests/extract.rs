@@ -78,12 +78,12 @@ fn firewall_maps_are_described_exactly() {
     golden("firewall.json", &doc);
 
     let table = doc.map("ingress_node_firewall_table_map").unwrap();
-    assert_eq!(table.map_type, "lpm_trie");
+    assert_eq!(table.map_type.name(), "lpm_trie");
     assert_eq!(
         (table.key_size, table.value_size, table.max_entries),
         (24, 1200, 1024)
     );
-    assert_eq!(table.flags, ["no_prealloc"]);
+    assert_eq!(table.flags.names(), ["no_prealloc"]);
     assert_eq!(table.pinning, Pinning::ByName);
     let key = table.key.as_ref().unwrap();
     assert_eq!(key.name, "struct lpm_ip_key_st");
@@ -144,12 +144,12 @@ fn firewall_maps_are_described_exactly() {
     assert_eq!(member(element, "dstPortEnd").ty.typedefs, ["__u16"]);
 
     let stats = doc.map("ingress_node_firewall_statistics_map").unwrap();
-    assert_eq!(stats.map_type, "percpu_array");
-    assert!(stats.is_percpu());
+    assert_eq!(stats.map_type.name(), "percpu_array");
+    assert!(stats.map_type.per_cpu());
     assert_eq!((stats.key_size, stats.value_size), (4, 32));
 
     let events = doc.map("ingress_node_firewall_events_map").unwrap();
-    assert_eq!(events.map_type, "perf_event_array");
+    assert_eq!(events.map_type.name(), "perf_event_array");
 
     // Global data is listed as the kernel sees it.
     let rodata = doc
@@ -158,7 +158,9 @@ fn firewall_maps_are_described_exactly() {
         .find(|m| m.section == ".rodata")
         .expect(".rodata map");
     assert_eq!(rodata.name, "firewall.rodata");
-    assert!(rodata.flags.contains(&"rdonly_prog".to_string()));
+    assert!(rodata
+        .flags
+        .contains(ebpf_sdk_schema::MapFlags::RDONLY_PROG));
 }
 
 #[test]
@@ -226,11 +228,11 @@ fn zoo_fixture_covers_other_map_kinds() {
     assert_valid(&doc);
     golden("zoo.json", &doc);
     let outer = doc.map("outer").unwrap();
-    assert_eq!(outer.map_type, "array_of_maps");
+    assert_eq!(outer.map_type.name(), "array_of_maps");
     let inner = outer.inner_map.as_ref().expect("inner map template");
     assert_eq!(
         (
-            inner.map_type.as_str(),
+            inner.map_type.name().as_ref(),
             inner.key_size,
             inner.value_size,
             inner.max_entries
@@ -242,7 +244,7 @@ fn zoo_fixture_covers_other_map_kinds() {
     let rb = doc.map("rb").unwrap();
     assert_eq!(
         (
-            rb.map_type.as_str(),
+            rb.map_type.name().as_ref(),
             rb.key_size,
             rb.value_size,
             rb.max_entries
@@ -250,7 +252,7 @@ fn zoo_fixture_covers_other_map_kinds() {
         ("ringbuf", 0, 0, 4096)
     );
     let flows = doc.map("flows").unwrap();
-    assert!(flows.is_percpu());
+    assert!(flows.map_type.per_cpu());
     let key = flows.key.as_ref().unwrap();
     assert_eq!(key.size, 16, "aligned(4) struct with a 3-byte tail pad");
     let saddr = member(key, "saddr");
@@ -280,10 +282,15 @@ fn legacy_object_without_btf_lists_opaque_maps() {
     assert_valid(&doc);
     let h = doc.map("legacy_hash").unwrap();
     assert_eq!(
-        (h.map_type.as_str(), h.key_size, h.value_size, h.max_entries),
+        (
+            h.map_type.name().as_ref(),
+            h.key_size,
+            h.value_size,
+            h.max_entries
+        ),
         ("hash", 8, 16, 32)
     );
-    assert_eq!(h.flags, ["no_prealloc"]);
+    assert_eq!(h.flags.names(), ["no_prealloc"]);
     assert!(matches!(h.key.as_ref().unwrap().kind, TypeKind::Opaque));
 }
 

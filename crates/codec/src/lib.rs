@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod convert;
 mod error;
 mod fastjson;
 pub mod legacy;
@@ -85,6 +86,7 @@ mod sugar;
 mod template;
 mod value;
 
+pub use convert::{from_value, to_value};
 pub use error::CodecError;
 pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
@@ -105,7 +107,7 @@ pub struct Codec {
     map: String,
     key: Option<Plan>,
     value: Option<Plan>,
-    percpu: bool,
+    per_cpu: bool,
     /// Whether [`Codec::encode_json_entry`] can take entries straight from text.
     fast_json: bool,
 }
@@ -153,15 +155,15 @@ impl Codec {
             schema,
             options,
         )?;
-        let percpu = schema.is_percpu();
-        let fast_json = !percpu
+        let per_cpu = schema.map_type.per_cpu();
+        let fast_json = !per_cpu
             && key.as_ref().is_some_and(fastjson::fast_root)
             && value.as_ref().is_some_and(fastjson::fast_root);
         Ok(Codec {
             map: schema.name.clone(),
             key,
             value,
-            percpu,
+            per_cpu,
             fast_json,
         })
     }
@@ -223,18 +225,18 @@ impl Codec {
     }
 
     /// Whether the map stores one value per possible CPU.
-    pub fn is_percpu(&self) -> bool {
-        self.percpu
+    pub fn per_cpu(&self) -> bool {
+        self.per_cpu
     }
 
     /// Bytes per CPU in a per-CPU value buffer: the value size rounded up to 8.
-    pub fn percpu_stride(&self) -> usize {
+    pub fn per_cpu_stride(&self) -> usize {
         self.value_size().div_ceil(8) * 8
     }
 
     /// Length of a per-CPU value buffer for `ncpus` possible CPUs.
-    pub fn percpu_value_len(&self, ncpus: usize) -> usize {
-        self.percpu_stride().saturating_mul(ncpus)
+    pub fn per_cpu_value_len(&self, ncpus: usize) -> usize {
+        self.per_cpu_stride().saturating_mul(ncpus)
     }
 
     /// Encodes a key into `buf` (exactly [`Codec::key_size`] bytes; all zero on error).
@@ -249,7 +251,7 @@ impl Codec {
 
     /// Encodes one value into `buf` (exactly [`Codec::value_size`] bytes; all
     /// zero on error). For per-CPU maps this is one CPU's value; see
-    /// [`Codec::encode_percpu_value_into`] for the whole buffer.
+    /// [`Codec::encode_per_cpu_value_into`] for the whole buffer.
     pub fn encode_value_into(&self, value: &Value, buf: &mut [u8]) -> Result<(), CodecError> {
         self.value_or_err()?.encode_into(value, buf)
     }
@@ -259,20 +261,20 @@ impl Codec {
         self.value_or_err()?.encode(value)
     }
 
-    /// Encodes a per-CPU value: `ncpus` slots of [`Codec::percpu_stride`]
+    /// Encodes a per-CPU value: `ncpus` slots of [`Codec::per_cpu_stride`]
     /// bytes. `value` is either a list with one value per possible CPU, or a
     /// single value that every CPU gets. (When the value type is itself an
     /// array, a list counts as per-CPU when its first element is shaped like
     /// a whole array: a list, or a string for byte and `char` arrays.)
     /// `buf` is left all zero on error.
-    pub fn encode_percpu_value_into(
+    pub fn encode_per_cpu_value_into(
         &self,
         value: &Value,
         ncpus: usize,
         buf: &mut [u8],
     ) -> Result<(), CodecError> {
         let plan = self.value_or_err()?;
-        let stride = self.percpu_stride();
+        let stride = self.per_cpu_stride();
         let expected = stride.checked_mul(ncpus).ok_or(CodecError::BufferSize {
             what: "value",
             expected: usize::MAX,
@@ -325,10 +327,10 @@ impl Codec {
         result
     }
 
-    /// [`Codec::encode_percpu_value_into`] into a new buffer.
-    pub fn encode_percpu_value(&self, value: &Value, ncpus: usize) -> Result<Vec<u8>, CodecError> {
-        let mut buf = vec![0; self.percpu_value_len(ncpus)];
-        self.encode_percpu_value_into(value, ncpus, &mut buf)?;
+    /// [`Codec::encode_per_cpu_value_into`] into a new buffer.
+    pub fn encode_per_cpu_value(&self, value: &Value, ncpus: usize) -> Result<Vec<u8>, CodecError> {
+        let mut buf = vec![0; self.per_cpu_value_len(ncpus)];
+        self.encode_per_cpu_value_into(value, ncpus, &mut buf)?;
         Ok(buf)
     }
 
@@ -343,10 +345,10 @@ impl Codec {
     }
 
     /// Decodes a per-CPU value buffer into a list with one value per CPU.
-    /// [`sum_percpu`] totals it.
-    pub fn decode_percpu_value(&self, bytes: &[u8], ncpus: usize) -> Result<Value, CodecError> {
+    /// [`sum_per_cpu`] totals it.
+    pub fn decode_per_cpu_value(&self, bytes: &[u8], ncpus: usize) -> Result<Value, CodecError> {
         let plan = self.value_or_err()?;
-        let stride = self.percpu_stride();
+        let stride = self.per_cpu_stride();
         if Some(bytes.len()) != stride.checked_mul(ncpus) {
             return Err(CodecError::BufferSize {
                 what: "value",
@@ -363,13 +365,13 @@ impl Codec {
     }
 }
 
-/// Adds up per-CPU values (as [`Codec::decode_percpu_value`] gives them) for
+/// Adds up per-CPU values (as [`Codec::decode_per_cpu_value`] gives them) for
 /// totals: numbers at the same place are summed (integers exactly, beyond
 /// 64 bits as decimal strings), lists element by element (the longest
 /// wins, as trailing zero elements may be left out), mappings field by
 /// field; anything else (addresses, names, flags) is taken from the first
 /// CPU. Meant for display: a sum may not fit the field's C type.
-pub fn sum_percpu(values: &[Value]) -> Value {
+pub fn sum_per_cpu(values: &[Value]) -> Value {
     let mut iter = values.iter();
     let Some(first) = iter.next() else {
         return Value::Null;

@@ -32,7 +32,7 @@ pub fn template(schema: &MapSchema) -> String {
     out.push_str(
         "# zero-filled; unknown fields are errors. Integers: 10, -3, 0x1f, 0o17, 0b101.\n",
     );
-    if schema.is_percpu() {
+    if schema.map_type.per_cpu() {
         out.push_str("# Per-CPU map: one value sets every CPU; a list of values sets one per possible CPU.\n");
     }
     let mut lines = Vec::new();
@@ -44,7 +44,11 @@ pub fn template(schema: &MapSchema) -> String {
         schema.endian,
         "",
     );
-    let note = if schema.is_percpu() { "per CPU; " } else { "" };
+    let note = if schema.map_type.per_cpu() {
+        "per CPU; "
+    } else {
+        ""
+    };
     side(
         &mut lines,
         "value",

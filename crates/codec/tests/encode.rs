@@ -635,23 +635,23 @@ fn byte_order_override() {
 fn percpu_values() {
     let s = map("percpu_array", Some(u32()), Some(u32()), ByteOrder::Little);
     let c = Codec::new(&s).unwrap();
-    assert_eq!(c.percpu_stride(), 8);
-    let b = c.encode_percpu_value(&y("7"), 2).unwrap();
+    assert_eq!(c.per_cpu_stride(), 8);
+    let b = c.encode_per_cpu_value(&y("7"), 2).unwrap();
     assert_eq!(hex(&b), "0700000000000000".repeat(2));
-    let b = c.encode_percpu_value(&y("[1, 2, 3]"), 3).unwrap();
+    let b = c.encode_per_cpu_value(&y("[1, 2, 3]"), 3).unwrap();
     assert_eq!(hex(&b), "010000000000000002000000000000000300000000000000");
-    assert_eq!(c.decode_percpu_value(&b, 3).unwrap(), y("[1, 2, 3]"));
+    assert_eq!(c.decode_per_cpu_value(&b, 3).unwrap(), y("[1, 2, 3]"));
     assert_eq!(
-        ebpf_sdk_codec::sum_percpu(c.decode_percpu_value(&b, 3).unwrap().as_list().unwrap()),
+        ebpf_sdk_codec::sum_per_cpu(c.decode_per_cpu_value(&b, 3).unwrap().as_list().unwrap()),
         y("6")
     );
     let mut buf = vec![0xffu8; 16];
     assert!(c
-        .encode_percpu_value_into(&y("[1, -2]"), 2, &mut buf)
+        .encode_per_cpu_value_into(&y("[1, -2]"), 2, &mut buf)
         .is_err());
     assert!(buf.iter().all(|b| *b == 0));
     assert_eq!(
-        c.encode_percpu_value_into(&y("1"), 2, &mut [0; 15])
+        c.encode_per_cpu_value_into(&y("1"), 2, &mut [0; 15])
             .unwrap_err()
             .to_string(),
         "value: buffer is 15 bytes, expected 16"
@@ -665,11 +665,11 @@ fn percpu_values() {
     );
     let c = Codec::new(&s).unwrap();
     assert_eq!(
-        hex(&c.encode_percpu_value(&y("[1, 2]"), 2).unwrap()),
+        hex(&c.encode_per_cpu_value(&y("[1, 2]"), 2).unwrap()),
         "0100020000000000".repeat(2)
     );
     assert_eq!(
-        hex(&c.encode_percpu_value(&y("[[1], [2, 3]]"), 2).unwrap()),
+        hex(&c.encode_per_cpu_value(&y("[[1], [2, 3]]"), 2).unwrap()),
         "01000000000000000200030000000000"
     );
     let s = map(
@@ -681,12 +681,12 @@ fn percpu_values() {
     let c = Codec::new(&s).unwrap();
     assert_eq!(
         hex(&c
-            .encode_percpu_value(&y("[10.0.0.1, 10.0.0.2]"), 2)
+            .encode_per_cpu_value(&y("[10.0.0.1, 10.0.0.2]"), 2)
             .unwrap()),
         "0a000001000000000a00000200000000"
     );
     assert_eq!(
-        hex(&c.encode_percpu_value(&y("10.0.0.1"), 2).unwrap()),
+        hex(&c.encode_per_cpu_value(&y("10.0.0.1"), 2).unwrap()),
         "0a000001000000000a00000100000000"
     );
 }
@@ -698,10 +698,10 @@ fn sums_across_cpus() {
         y("{n: 2, s: y, l: [{a: 1}, {a: 5}], big: 1, f: 1.0}"),
     ];
     assert_eq!(
-        ebpf_sdk_codec::sum_percpu(&cpus),
+        ebpf_sdk_codec::sum_per_cpu(&cpus),
         y("{n: 3, s: x, l: [{a: 2}, {a: 5}], big: '18446744073709551617', f: 1.5}")
     );
-    assert_eq!(ebpf_sdk_codec::sum_percpu(&[]), Value::Null);
+    assert_eq!(ebpf_sdk_codec::sum_per_cpu(&[]), Value::Null);
 }
 
 #[test]
@@ -812,7 +812,8 @@ fn template_for_hand_built_map_encodes() {
     assert_eq!(c.encode_key(doc.get("key").unwrap()).unwrap(), [0; 16]);
     // `mode` shows 0 (no variant is zero), so all bytes are zero.
     assert_eq!(
-        c.encode_percpu_value(doc.get("value").unwrap(), 2).unwrap(),
+        c.encode_per_cpu_value(doc.get("value").unwrap(), 2)
+            .unwrap(),
         vec![0; 96]
     );
     for needle in [

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use ebpf_sdk_codec::{legacy, parse_yaml, sum_percpu, template, Codec, CodecOptions, Value};
+use ebpf_sdk_codec::{legacy, parse_yaml, sum_per_cpu, template, Codec, CodecOptions, Value};
 use ebpf_sdk_schema::ByteOrder;
 
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -321,11 +321,11 @@ fn firewall_debug_key_be_fields() {
 fn firewall_statistics_percpu() {
     let doc = firewall();
     let c = codec_for(&doc, "ingress_node_firewall_statistics_map");
-    assert!(c.is_percpu());
-    assert_eq!(c.percpu_stride(), 32);
+    assert!(c.per_cpu());
+    assert_eq!(c.per_cpu_stride(), 32);
     // One value for every CPU.
     let one = y("{allow_stats: {packets: 1, bytes: 100}}");
-    let b = c.encode_percpu_value(&one, 3).unwrap();
+    let b = c.encode_per_cpu_value(&one, 3).unwrap();
     assert_eq!(b.len(), 96);
     for cpu in 0..3 {
         assert_eq!(
@@ -335,27 +335,27 @@ fn firewall_statistics_percpu() {
     }
     // A list: one per CPU; decode gives the list back; sum totals it.
     let per = y("[{allow_stats: {packets: 1, bytes: 100}}, {allow_stats: {packets: 2}, deny_stats: {packets: 5}}, {}]");
-    let b = c.encode_percpu_value(&per, 3).unwrap();
-    let d = c.decode_percpu_value(&b, 3).unwrap();
+    let b = c.encode_per_cpu_value(&per, 3).unwrap();
+    let d = c.decode_per_cpu_value(&b, 3).unwrap();
     assert_eq!(d.as_list().unwrap().len(), 3);
-    assert_eq!(c.encode_percpu_value(&d, 3).unwrap(), b);
+    assert_eq!(c.encode_per_cpu_value(&d, 3).unwrap(), b);
     assert_eq!(
-        sum_percpu(d.as_list().unwrap()),
+        sum_per_cpu(d.as_list().unwrap()),
         y("{allow_stats: {packets: 3, bytes: 100}, deny_stats: {packets: 5, bytes: 0}}")
     );
-    let e = c.encode_percpu_value(&per, 4).unwrap_err();
+    let e = c.encode_per_cpu_value(&per, 4).unwrap_err();
     assert_eq!(
         e.to_string(),
         "value: per-CPU value list has 3 entries, expected one per possible CPU (4) or a single value for all"
     );
     let e = c
-        .encode_percpu_value(&y("[{}, {allow_stats: {packets: -1}}]"), 2)
+        .encode_per_cpu_value(&y("[{}, {allow_stats: {packets: -1}}]"), 2)
         .unwrap_err();
     assert_eq!(
         e.to_string(),
         "value[cpu 1].allow_stats.packets: -1 does not fit in __u64 (0..=18446744073709551615)"
     );
-    let e = c.decode_percpu_value(&[0; 95], 3).unwrap_err();
+    let e = c.decode_per_cpu_value(&[0; 95], 3).unwrap_err();
     assert_eq!(e.to_string(), "value: buffer is 95 bytes, expected 96");
 }
 

@@ -37,7 +37,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod maptype;
-pub use maptype::{flag_names, flags_from_names, map_type_id, map_type_name, MAP_FLAGS, MAP_TYPES};
+pub use maptype::{FdKind, MapFlags, MapType};
 
 /// Version of the JSON document. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -214,29 +214,28 @@ pub enum Format {
 }
 
 /// One map.
+///
+/// In JSON the map type and flags appear both by name and as numbers
+/// (`map_type` and `map_type_id`, `flags` and `map_flags`), for people and
+/// for tools; reading a document refuses the two when they disagree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "raw::MapSchemaJson", into = "raw::MapSchemaJson")]
 pub struct MapSchema {
     /// Map name as in the object (the kernel truncates to 15 bytes).
     pub name: String,
-    /// Map type by name, e.g. `lpm_trie`, `percpu_array`.
-    pub map_type: String,
-    /// Numeric `enum bpf_map_type`.
-    pub map_type_id: u32,
+    /// Map type, e.g. [`MapType::LpmTrie`].
+    pub map_type: MapType,
     /// Key size in bytes (0 for queues, stacks, bloom filters, ring buffers).
     pub key_size: u32,
     /// Value size in bytes, per CPU for per-CPU maps.
     pub value_size: u32,
     /// `max_entries`.
     pub max_entries: u32,
-    /// `map_flags` by name, e.g. `no_prealloc`.
-    pub flags: Vec<String>,
-    /// Raw `map_flags`.
-    pub map_flags: u32,
+    /// `map_flags`.
+    pub flags: MapFlags,
     /// Pinning the object asks for.
     pub pinning: Pinning,
     /// Pin path recorded by `ebpf-sdk enrich`, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_path: Option<String>,
     /// ELF section it was declared in (`.maps`, `maps`, `.rodata`, ...), or `kernel`.
     pub section: String,
@@ -245,60 +244,126 @@ pub struct MapSchema {
     /// Byte order of the target the object was built for.
     pub endian: ByteOrder,
     /// BTF type id of the key in the source BTF.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub btf_key_type_id: Option<u32>,
     /// BTF type id of the value in the source BTF.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub btf_value_type_id: Option<u32>,
     /// Key layout; `None` when the map has no key (`key_size == 0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<TypeNode>,
     /// Value layout (per CPU for per-CPU maps); `None` when `value_size == 0`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<TypeNode>,
     /// For map-in-map (`array_of_maps`, `hash_of_maps`): the inner map's template.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_map: Option<Box<MapSchema>>,
 }
 
 impl MapSchema {
-    /// Per-CPU map types store one value per possible CPU.
-    pub fn is_percpu(&self) -> bool {
-        matches!(
-            self.map_type.as_str(),
-            "percpu_hash" | "percpu_array" | "lru_percpu_hash" | "percpu_cgroup_storage"
-        )
-    }
-
-    /// Queue, stack and bloom filter maps have no key; values are pushed and popped.
-    pub fn is_keyless(&self) -> bool {
-        matches!(self.map_type.as_str(), "queue" | "stack" | "bloom_filter")
-    }
-
-    /// Map-in-map types whose values are map file descriptors or ids.
-    pub fn is_map_of_maps(&self) -> bool {
-        matches!(self.map_type.as_str(), "array_of_maps" | "hash_of_maps")
-    }
-
-    /// Array-like maps whose entries cannot be deleted.
-    pub fn is_array(&self) -> bool {
-        matches!(
-            self.map_type.as_str(),
-            "array"
-                | "percpu_array"
-                | "prog_array"
-                | "perf_event_array"
-                | "array_of_maps"
-                | "cgroup_array"
-        )
-    }
-
     /// One line for messages: `lpm_trie ingress_node_firewall_table_map (key 24 B, value 1200 B, max 1024)`.
     pub fn summary(&self) -> String {
         format!(
             "{} {} (key {} B, value {} B, max {})",
             self.map_type, self.name, self.key_size, self.value_size, self.max_entries
         )
+    }
+}
+
+/// The JSON form of [`MapSchema`], with the redundant numeric fields.
+mod raw {
+    use super::*;
+
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct MapSchemaJson {
+        name: String,
+        map_type: MapType,
+        map_type_id: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: MapFlags,
+        map_flags: u32,
+        pinning: Pinning,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pin_path: Option<String>,
+        section: String,
+        origin: MapOrigin,
+        endian: ByteOrder,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        btf_key_type_id: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        btf_value_type_id: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<TypeNode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<TypeNode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inner_map: Option<Box<MapSchema>>,
+    }
+
+    impl TryFrom<MapSchemaJson> for MapSchema {
+        type Error = String;
+
+        fn try_from(j: MapSchemaJson) -> Result<MapSchema, String> {
+            if j.map_type.id() != j.map_type_id {
+                return Err(format!(
+                    "map `{}`: map_type `{}` is id {}, but map_type_id is {}",
+                    j.name,
+                    j.map_type,
+                    j.map_type.id(),
+                    j.map_type_id
+                ));
+            }
+            if j.flags.bits() != j.map_flags {
+                return Err(format!(
+                    "map `{}`: flags {:?} are {:#x}, but map_flags is {:#x}",
+                    j.name,
+                    j.flags.names(),
+                    j.flags.bits(),
+                    j.map_flags
+                ));
+            }
+            Ok(MapSchema {
+                name: j.name,
+                map_type: j.map_type,
+                key_size: j.key_size,
+                value_size: j.value_size,
+                max_entries: j.max_entries,
+                flags: j.flags,
+                pinning: j.pinning,
+                pin_path: j.pin_path,
+                section: j.section,
+                origin: j.origin,
+                endian: j.endian,
+                btf_key_type_id: j.btf_key_type_id,
+                btf_value_type_id: j.btf_value_type_id,
+                key: j.key,
+                value: j.value,
+                inner_map: j.inner_map,
+            })
+        }
+    }
+
+    impl From<MapSchema> for MapSchemaJson {
+        fn from(m: MapSchema) -> MapSchemaJson {
+            MapSchemaJson {
+                name: m.name,
+                map_type_id: m.map_type.id(),
+                map_type: m.map_type,
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                map_flags: m.flags.bits(),
+                flags: m.flags,
+                pinning: m.pinning,
+                pin_path: m.pin_path,
+                section: m.section,
+                origin: m.origin,
+                endian: m.endian,
+                btf_key_type_id: m.btf_key_type_id,
+                btf_value_type_id: m.btf_value_type_id,
+                key: m.key,
+                value: m.value,
+                inner_map: m.inner_map,
+            }
+        }
     }
 }
 
@@ -572,6 +637,33 @@ mod tests {
             e.to_string(),
             "schema document has schema_version 7, this ebpf-sdk reads version 1"
         );
+    }
+
+    #[test]
+    fn names_and_numbers_must_agree() {
+        let doc = |ty: &str, id: u32, flags: &str, bits: u32| {
+            format!(
+                r#"{{"schema_version": 1, "source": {{"kind": "elf", "path": "x.o"}}, "maps": [{{
+                "name": "m", "map_type": "{ty}", "map_type_id": {id},
+                "key_size": 4, "value_size": 4, "max_entries": 1,
+                "flags": [{flags}], "map_flags": {bits}, "pinning": "none",
+                "section": ".maps", "origin": "btf", "endian": "little"}}]}}"#
+            )
+        };
+        let ok = Document::from_json(&doc("lpm_trie", 11, r#""no_prealloc""#, 1)).unwrap();
+        assert_eq!(ok.maps[0].map_type, MapType::LpmTrie);
+        assert_eq!(ok.maps[0].flags, MapFlags::NO_PREALLOC);
+        // Written back, the document is the same.
+        let again = Document::from_json(&ok.to_json_pretty()).unwrap();
+        assert_eq!(again, ok);
+        let e = Document::from_json(&doc("hash", 2, "", 0)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("map `m`: map_type `hash` is id 1, but map_type_id is 2"),
+            "{e}"
+        );
+        let e = Document::from_json(&doc("hash", 1, r#""mmapable""#, 1)).unwrap_err();
+        assert!(e.to_string().contains("but map_flags is 0x1"), "{e}");
     }
 
     #[test]

@@ -209,13 +209,11 @@ pub fn map(
 ) -> MapSchema {
     MapSchema {
         name: "test_map".into(),
-        map_type: map_type.into(),
-        map_type_id: ebpf_sdk_schema::map_type_id(map_type).unwrap_or(1),
+        map_type: ebpf_sdk_schema::MapType::from_name(map_type).unwrap_or_default(),
         key_size: key.as_ref().map_or(0, |k| k.size),
         value_size: value.as_ref().map_or(0, |v| v.size),
         max_entries: 16,
-        flags: vec![],
-        map_flags: 0,
+        flags: ebpf_sdk_schema::MapFlags::NONE,
         pinning: Pinning::None,
         pin_path: None,
         section: ".maps".into(),
