@@ -136,6 +136,24 @@ pub enum CodecError {
         /// `key` or `value`.
         what: &'static str,
     },
+    /// A Rust value that cannot be written as a [`crate::Value`] (see
+    /// [`crate::to_value`]).
+    #[error("{}{message}", path_prefix(path))]
+    ToValue {
+        /// Path in the Rust value (`rules[3].port`), empty at the top.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A [`crate::Value`] that does not fit the Rust type asked for (see
+    /// [`crate::from_value`]).
+    #[error("{}cannot be read as the Rust type: {message}", path_prefix(path))]
+    FromValue {
+        /// Path in the value (`rules[3].port`), empty at the top.
+        path: String,
+        /// serde's message, e.g. `invalid value: integer `70000`, expected u16`.
+        message: String,
+    },
     /// A document in the earlier tool's verbose template format that cannot
     /// be converted.
     #[error("{path}: legacy template: {reason}")]
@@ -145,6 +163,59 @@ pub enum CodecError {
         /// What is wrong.
         reason: String,
     },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+impl CodecError {
+    /// Where in the value the error is (`value.rules[3].dstPortEnd`), for
+    /// errors about a part of a value.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            CodecError::InvalidSchema { path, .. }
+            | CodecError::OutOfRange { path, .. }
+            | CodecError::Mismatch { path, .. }
+            | CodecError::TooLong { path, .. }
+            | CodecError::UnknownField { path, .. }
+            | CodecError::UnionChoice { path, .. }
+            | CodecError::UnknownVariant { path, .. }
+            | CodecError::PerCpuCount { path, .. }
+            | CodecError::ToValue { path, .. }
+            | CodecError::FromValue { path, .. }
+            | CodecError::Legacy { path, .. } => Some(path),
+            CodecError::Parse { .. }
+            | CodecError::NotUtf8 { .. }
+            | CodecError::BufferSize { .. }
+            | CodecError::Absent { .. } => None,
+        }
+    }
+
+    /// The same error with `root` in front of its path (`value` + `.rules`).
+    pub fn under(mut self, root: &str) -> CodecError {
+        if let CodecError::ToValue { path, .. } | CodecError::FromValue { path, .. } = &mut self {
+            *path = match (root.is_empty(), path.is_empty(), path.starts_with('[')) {
+                (true, _, _) => std::mem::take(path),
+                (false, true, _) => root.to_string(),
+                (false, false, true) => format!("{root}{path}"),
+                (false, false, false) => format!("{root}.{path}"),
+            };
+        }
+        self
+    }
+
+    pub(crate) fn to_value_error(path: String, message: String) -> CodecError {
+        CodecError::ToValue { path, message }
+    }
+
+    pub(crate) fn from_value_error(path: String, message: String) -> CodecError {
+        CodecError::FromValue { path, message }
+    }
 }
 
 fn given_text(given: &[String]) -> String {

@@ -94,7 +94,7 @@ impl Value {
 
     /// A short description for error messages: `70000`, `a float (1.5)`,
     /// `a string of 3000000 bytes`, `a list of 3 elements`.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Value::Null => "null".into(),
             Value::Bool(b) => b.to_string(),
@@ -229,6 +229,11 @@ impl Map {
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.entries.iter().position(|(k, _)| **k == *key)?;
         Some(self.entries.remove(i).1)
+    }
+
+    /// The `i`th entry, in order.
+    pub(crate) fn entry_at(&self, i: usize) -> Option<(&str, &Value)> {
+        self.entries.get(i).map(|(k, v)| (&**k, v))
     }
 
     /// Number of entries.
