@@ -252,11 +252,7 @@ pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> 
         "map", "type", "key", "value", "max", "flags"
     )?;
     for m in &doc.maps {
-        let flags = if m.flags.is_empty() {
-            "-".to_string()
-        } else {
-            m.flags.join(",")
-        };
+        let flags = m.flags.to_string();
         let pin = match m.pinning {
             ebpf_sdk::schema::Pinning::ByName => "by_name",
             ebpf_sdk::schema::Pinning::None => "none",

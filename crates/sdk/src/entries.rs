@@ -21,6 +21,7 @@ use std::io::BufRead;
 use ebpf_sdk_codec::{legacy, parse_json, parse_yaml, Value};
 use ebpf_sdk_schema::ByteOrder;
 
+use crate::error::{InputError, InputErrorKind, Location};
 use crate::SdkError;
 
 /// One entry as written.
@@ -34,8 +35,35 @@ pub struct Entry {
     pub value: Option<Value>,
     /// Byte order for every integer, from the legacy format's `byteOrder`.
     pub byte_order: Option<ByteOrder>,
-    /// Where it was read, for messages: `entries.yaml: entry 3 (line 14)`.
-    pub origin: String,
+    /// Where it was read, for messages: `entries.yaml:14`.
+    pub location: Location,
+}
+
+impl Entry {
+    /// An entry for one map, given in a call or on a command line; `at`
+    /// names it in messages (empty for none).
+    pub fn new(key: Value, value: Option<Value>, at: Location) -> Entry {
+        Entry {
+            map: None,
+            key,
+            value,
+            byte_order: None,
+            location: at,
+        }
+    }
+
+    /// An input error about this entry.
+    pub fn error(&self, kind: InputErrorKind) -> SdkError {
+        InputError::new(self.location.clone(), kind).into()
+    }
+}
+
+fn input(at: &Location, kind: InputErrorKind) -> SdkError {
+    InputError::new(at.clone(), kind).into()
+}
+
+fn syntax(at: Location, e: ebpf_sdk_codec::CodecError) -> SdkError {
+    InputError::new(at, InputErrorKind::Syntax(e)).into()
 }
 
 /// Fields an entry may have; anything else is an error.
@@ -44,7 +72,7 @@ const ENTRY_FIELDS: &[&str] = &["key", "value", "total", "byteOrder"];
 /// Converts one parsed document (or list element) into entries.
 pub(crate) fn entries_from_value(
     v: Value,
-    origin: &str,
+    at: &Location,
     map: Option<&str>,
     out: &mut Vec<Entry>,
 ) -> Result<(), SdkError> {
@@ -52,49 +80,37 @@ pub(crate) fn entries_from_value(
         Value::Null => Ok(()),
         Value::List(items) => {
             for (i, item) in items.into_iter().enumerate() {
-                entries_from_value(item, &format!("{origin}[{i}]"), map, out)?;
+                entries_from_value(item, &at.at_index(i), map, out)?;
             }
             Ok(())
         }
         Value::Map(m) if map.is_none() && m.get("maps").is_some() => {
             if m.len() != 1 {
-                return Err(SdkError::Input {
-                    origin: origin.to_string(),
-                    detail: "a state file has only a `maps:` mapping of map name to entries".into(),
-                });
+                return Err(input(at, InputErrorKind::StateFileFields));
             }
             let Some(Value::Map(maps)) = m.get("maps").cloned() else {
-                return Err(SdkError::Input {
-                    origin: origin.to_string(),
-                    detail: "`maps:` must map each map name to its list of entries".into(),
-                });
+                return Err(input(at, InputErrorKind::StateFileMaps));
             };
             for (name, list) in maps {
-                entries_from_value(list, &format!("{origin}: maps.{name}"), Some(&name), out)?;
+                entries_from_value(list, &at.in_map(&name), Some(&name), out)?;
             }
             Ok(())
         }
         Value::Map(m) => {
             if let Some(bad) = m.keys().find(|k| !ENTRY_FIELDS.contains(k)) {
-                return Err(SdkError::Input {
-                    origin: origin.to_string(),
-                    detail: format!(
-                        "unknown field `{bad}` in an entry; an entry has `key:` and `value:`"
-                    ),
-                });
+                return Err(input(
+                    at,
+                    InputErrorKind::UnknownEntryField {
+                        field: bad.to_string(),
+                    },
+                ));
             }
             if m.get("key").is_none() && m.get("value").is_none() {
-                return Err(SdkError::Input {
-                    origin: origin.to_string(),
-                    detail: "an entry needs `key:` and/or `value:`".into(),
-                });
+                return Err(input(at, InputErrorKind::EmptyEntry));
             }
             let whole = Value::Map(m);
             let (concise, byte_order) = if legacy::is_legacy(&whole) {
-                legacy::to_concise(&whole).map_err(|e| SdkError::Input {
-                    origin: origin.to_string(),
-                    detail: e.to_string(),
-                })?
+                legacy::to_concise(&whole).map_err(|e| input(at, InputErrorKind::Legacy(e)))?
             } else {
                 (whole, None)
             };
@@ -106,17 +122,16 @@ pub(crate) fn entries_from_value(
                 key: m.remove("key").unwrap_or(Value::Null),
                 value: m.remove("value"),
                 byte_order,
-                origin: origin.to_string(),
+                location: at.clone(),
             });
             Ok(())
         }
-        other => Err(SdkError::Input {
-            origin: origin.to_string(),
-            detail: format!(
-                "expected an entry `{{key: ..., value: ...}}` or a list of them, found {}",
-                kind_of(&other)
-            ),
-        }),
+        other => Err(input(
+            at,
+            InputErrorKind::NotAnEntry {
+                found: kind_of(&other),
+            },
+        )),
     }
 }
 
@@ -142,12 +157,10 @@ pub fn parse_entries(text: &str, name: &str) -> Result<Vec<Entry>, SdkError> {
     Ok(out)
 }
 
-/// Parses one inline key or value (`--key '{prefixLen: 64, ...}'`), YAML or JSON.
+/// Parses one inline key or value (`--key '{prefixLen: 64, ...}'`), YAML or
+/// JSON; `what` names it in messages.
 pub fn parse_inline(text: &str, what: &str) -> Result<Value, SdkError> {
-    parse_yaml(text).map_err(|e| SdkError::Input {
-        origin: what.to_string(),
-        detail: e.to_string(),
-    })
+    parse_yaml(text).map_err(|e| syntax(Location::named(what), e))
 }
 
 enum Mode {
@@ -164,7 +177,7 @@ enum Mode {
 /// Streams entries from a reader; see the module docs for the shapes.
 pub struct EntryReader<R> {
     reader: R,
-    name: String,
+    name: std::sync::Arc<str>,
     mode: Mode,
     line_no: usize,
     pending: std::collections::VecDeque<Result<Entry, SdkError>>,
@@ -183,7 +196,7 @@ impl<R: BufRead> EntryReader<R> {
     pub fn new(reader: R, name: &str) -> Self {
         EntryReader {
             reader,
-            name: name.to_string(),
+            name: name.into(),
             mode: Mode::Start,
             line_no: 0,
             pending: Default::default(),
@@ -203,25 +216,22 @@ impl<R: BufRead> EntryReader<R> {
         let n = self
             .reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| SdkError::Input {
-                origin: self.name.clone(),
-                detail: format!("cannot read: {e}"),
-            })?;
+            .map_err(|e| SdkError::read(&*self.name, e))?;
         if n == 0 {
             return Ok(None);
         }
         self.line_no += 1;
-        String::from_utf8(buf)
-            .map(Some)
-            .map_err(|_| SdkError::Input {
-                origin: format!("{}:{}", self.name, self.line_no),
-                detail: "not valid UTF-8".into(),
-            })
+        String::from_utf8(buf).map(Some).map_err(|_| {
+            input(
+                &Location::line(self.name.clone(), self.line_no),
+                InputErrorKind::NotUtf8,
+            )
+        })
     }
 
-    fn push_value(&mut self, v: Value, origin: String) {
+    fn push_value(&mut self, v: Value, at: Location) {
         let mut out = Vec::new();
-        match entries_from_value(v, &origin, None, &mut out) {
+        match entries_from_value(v, &at, None, &mut out) {
             Ok(()) => self.pending.extend(out.into_iter().map(Ok)),
             Err(e) => self.pending.push_back(Err(e)),
         }
@@ -249,13 +259,10 @@ impl<R: BufRead> EntryReader<R> {
                             text.push_str(&l);
                         }
                         self.mode = Mode::Done;
-                        let name = self.name.clone();
+                        let at = Location::named(self.name.clone());
                         match parse_json(&text) {
-                            Ok(v) => self.push_value(v, name),
-                            Err(e) => self.pending.push_back(Err(SdkError::Input {
-                                origin: name,
-                                detail: e.to_string(),
-                            })),
+                            Ok(v) => self.push_value(v, at),
+                            Err(e) => self.pending.push_back(Err(syntax(at, e))),
                         }
                         return Ok(());
                     } else {
@@ -274,13 +281,10 @@ impl<R: BufRead> EntryReader<R> {
                     if t.is_empty() {
                         continue;
                     }
-                    let origin = format!("{}:{}", self.name, self.line_no);
+                    let at = Location::line(self.name.clone(), self.line_no);
                     match parse_json(t) {
-                        Ok(v) => self.push_value(v, origin),
-                        Err(e) => self.pending.push_back(Err(SdkError::Input {
-                            origin,
-                            detail: e.to_string(),
-                        })),
+                        Ok(v) => self.push_value(v, at),
+                        Err(e) => self.pending.push_back(Err(syntax(at, e))),
                     }
                     return Ok(());
                 }
@@ -340,32 +344,27 @@ impl<R: BufRead> EntryReader<R> {
                     if !saw_content {
                         continue;
                     }
-                    let origin = if let Some(l) = item_line {
-                        format!("{}:{l}", self.name)
+                    let at = if let Some(l) = item_line {
+                        Location::line(self.name.clone(), l)
                     } else {
                         self.doc_index += 1;
                         if self.eof && self.doc_index == 1 {
-                            self.name.clone()
+                            Location::named(self.name.clone())
                         } else {
-                            format!(
-                                "{}: document {} (line {})",
-                                self.name,
-                                self.doc_index,
-                                start_line.max(1)
-                            )
+                            Location {
+                                document: Some(self.doc_index),
+                                ..Location::line(self.name.clone(), start_line.max(1))
+                            }
                         }
                     };
                     match parse_yaml(&text) {
-                        // A one-item list: the item carries the item's origin.
+                        // A one-item list: the item carries the item's location.
                         Ok(Value::List(mut items)) if item_line.is_some() && items.len() == 1 => {
                             let item = items.pop().unwrap_or(Value::Null);
-                            self.push_value(item, origin)
+                            self.push_value(item, at)
                         }
-                        Ok(v) => self.push_value(v, origin),
-                        Err(e) => self.pending.push_back(Err(SdkError::Input {
-                            origin,
-                            detail: e.to_string(),
-                        })),
+                        Ok(v) => self.push_value(v, at),
+                        Err(e) => self.pending.push_back(Err(syntax(at, e))),
                     }
                     return Ok(());
                 }
@@ -466,7 +465,7 @@ mod tests {
         let mut r = EntryReader::new(text.as_bytes(), "d.yaml");
         let got: Vec<(Value, String)> = r
             .by_ref()
-            .map(|e| e.map(|e| (e.key, e.origin)).unwrap())
+            .map(|e| e.map(|e| (e.key, e.location.to_string())).unwrap())
             .collect();
         assert_eq!(
             got,

@@ -3,10 +3,16 @@
 
 use std::sync::OnceLock;
 
-use ebpf_sdk_codec::{sum_percpu, Codec, CodecOptions, Value};
+use ebpf_sdk_codec::{sum_per_cpu, Codec, CodecError, CodecOptions, Value};
 use ebpf_sdk_schema::{ByteOrder, MapSchema};
 
+use crate::error::{InputError, InputErrorKind, Location};
 use crate::SdkError;
+
+/// A value that does not fit, at `at`.
+fn misfit(at: &Location, e: CodecError) -> SdkError {
+    InputError::new(at.clone(), InputErrorKind::Value(e)).into()
+}
 
 /// A map's compiled codec, per-CPU aware.
 #[derive(Debug)]
@@ -20,19 +26,23 @@ pub struct EntryCodec {
     ncpus: Option<usize>,
 }
 
+fn layout(schema: &MapSchema, e: CodecError) -> SdkError {
+    SdkError::Layout {
+        what: format!("schema of `{}`", schema.name),
+        source: Box::new(e),
+    }
+}
+
 impl EntryCodec {
     /// Compiles the schema. `ncpus` is the number of possible CPUs, used only
     /// for per-CPU maps.
     pub fn new(schema: &MapSchema, ncpus: usize) -> Result<Self, SdkError> {
-        let codec = Codec::new(schema).map_err(|source| SdkError::Encode {
-            origin: format!("schema of `{}`", schema.name),
-            source: Box::new(source),
-        })?;
+        let codec = Codec::new(schema).map_err(|e| layout(schema, e))?;
         Ok(EntryCodec {
             schema: schema.clone(),
             codec,
             forced: Default::default(),
-            ncpus: schema.is_percpu().then_some(ncpus.max(1)),
+            ncpus: schema.map_type.per_cpu().then_some(ncpus.max(1)),
         })
     }
 
@@ -54,7 +64,7 @@ impl EntryCodec {
     /// Bytes of one encoded value: `round_up(value_size, 8) * ncpus` for per-CPU maps.
     pub fn value_len(&self) -> usize {
         match self.ncpus {
-            Some(n) => self.codec.percpu_value_len(n),
+            Some(n) => self.codec.per_cpu_value_len(n),
             None => self.schema.value_size as usize,
         }
     }
@@ -71,19 +81,16 @@ impl EntryCodec {
             &self.schema,
             &CodecOptions::default().byte_order(Some(order)),
         )
-        .map_err(|source| SdkError::Encode {
-            origin: format!("schema of `{}`", self.schema.name),
-            source: Box::new(source),
-        })?;
+        .map_err(|e| layout(&self.schema, e))?;
         Ok(slot.get_or_init(|| c))
     }
 
-    /// Encodes a key into `buf` (`key_len()` bytes); `origin` names the entry in errors.
+    /// Encodes a key into `buf` (`key_len()` bytes); `at` names the entry in errors.
     pub fn encode_key_into(
         &self,
         key: &Value,
         order: Option<ByteOrder>,
-        origin: &str,
+        at: &Location,
         buf: &mut [u8],
     ) -> Result<(), SdkError> {
         if self.schema.key_size == 0 {
@@ -91,10 +98,7 @@ impl EntryCodec {
         }
         self.codec_for(order)?
             .encode_key_into(key, buf)
-            .map_err(|source| SdkError::Encode {
-                origin: origin.to_string(),
-                source: Box::new(source),
-            })
+            .map_err(|e| misfit(at, e))
     }
 
     /// Encodes a value into `buf` (`value_len()` bytes). For per-CPU maps a
@@ -103,7 +107,7 @@ impl EntryCodec {
         &self,
         value: &Value,
         order: Option<ByteOrder>,
-        origin: &str,
+        at: &Location,
         buf: &mut [u8],
     ) -> Result<(), SdkError> {
         if self.schema.value_size == 0 {
@@ -111,13 +115,10 @@ impl EntryCodec {
         }
         let codec = self.codec_for(order)?;
         match self.ncpus {
-            Some(n) => codec.encode_percpu_value_into(value, n, buf),
+            Some(n) => codec.encode_per_cpu_value_into(value, n, buf),
             None => codec.encode_value_into(value, buf),
         }
-        .map_err(|source| SdkError::Encode {
-            origin: origin.to_string(),
-            source: Box::new(source),
-        })
+        .map_err(|e| misfit(at, e))
     }
 
     /// Encodes one JSON Lines entry straight from its text (see
@@ -132,10 +133,10 @@ impl EntryCodec {
         &self,
         key: &Value,
         order: Option<ByteOrder>,
-        origin: &str,
+        at: &Location,
     ) -> Result<Vec<u8>, SdkError> {
         let mut buf = vec![0u8; self.key_len()];
-        self.encode_key_into(key, order, origin, &mut buf)?;
+        self.encode_key_into(key, order, at, &mut buf)?;
         Ok(buf)
     }
 
@@ -144,10 +145,10 @@ impl EntryCodec {
         &self,
         value: &Value,
         order: Option<ByteOrder>,
-        origin: &str,
+        at: &Location,
     ) -> Result<Vec<u8>, SdkError> {
         let mut buf = vec![0u8; self.value_len()];
-        self.encode_value_into(value, order, origin, &mut buf)?;
+        self.encode_value_into(value, order, at, &mut buf)?;
         Ok(buf)
     }
 
@@ -180,9 +181,9 @@ impl EntryCodec {
         Ok(true)
     }
 
-    fn read_back(&self, source: ebpf_sdk_codec::CodecError) -> SdkError {
-        SdkError::Encode {
-            origin: format!("{} (bytes read back)", self.schema.name),
+    fn read_back(&self, source: CodecError) -> SdkError {
+        SdkError::Decode {
+            what: format!("{} (bytes read back)", self.schema.name),
             source: Box::new(source),
         }
     }
@@ -202,10 +203,10 @@ impl EntryCodec {
             Some(n) => {
                 let per = self
                     .codec
-                    .decode_percpu_value(value, n)
+                    .decode_per_cpu_value(value, n)
                     .map_err(|e| self.read_back(e))?;
                 let total = match &per {
-                    Value::List(items) => Some(sum_percpu(items)),
+                    Value::List(items) => Some(sum_per_cpu(items)),
                     _ => None,
                 };
                 Ok((per, total))

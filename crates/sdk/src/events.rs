@@ -52,10 +52,7 @@ pub const HEADER_FIELD: &str = "header";
 /// Reads a BTF type and the target byte order from an eBPF object, for
 /// [`EventReader::open`]: e.g. `header_type(elf, "struct event_hdr_st")`.
 pub fn header_type(elf: &Path, type_name: &str) -> Result<(TypeNode, ByteOrder), SdkError> {
-    let data = std::fs::read(elf).map_err(|source| SdkError::Io {
-        path: elf.to_path_buf(),
-        source,
-    })?;
+    let data = std::fs::read(elf).map_err(|e| SdkError::read(elf, e))?;
     let shown = elf.display().to_string();
     let node = ebpf_sdk_btf::extract_type(&data, &shown, type_name)?;
     // extract_type parsed the ELF, so e_ident is there: EI_DATA 2 = big endian.
@@ -111,8 +108,8 @@ impl EventReader {
         let pin = pin.as_ref();
         let plan =
             Plan::new("value", &header, endian, &CodecOptions::default()).map_err(|source| {
-                SdkError::Encode {
-                    origin: format!("event header type `{}`", header.display_name()),
+                SdkError::Layout {
+                    what: format!("event header type `{}`", header.display_name()),
                     source: Box::new(source),
                 }
             })?;
@@ -131,7 +128,7 @@ impl EventReader {
     /// sometimes earlier (a signal, or a wakeup that brought only lost
     /// counts): callers loop.
     ///
-    /// An event shorter than the header fails with [`SdkError::Encode`]
+    /// An event shorter than the header fails with [`SdkError::Decode`]
     /// naming the CPU; events before it are returned first, events after it
     /// by the next call. Lost events are counted in [`EventReader::lost`].
     pub fn next_batch(
@@ -162,8 +159,8 @@ impl EventReader {
     }
 
     fn decode_event(&self, event: &Event) -> Result<Value, SdkError> {
-        self.decode(&event.data).map_err(|source| SdkError::Encode {
-            origin: format!("{}: event from CPU {}", self.pin.display(), event.cpu),
+        self.decode(&event.data).map_err(|source| SdkError::Decode {
+            what: format!("{}: event from CPU {}", self.pin.display(), event.cpu),
             source: Box::new(source),
         })
     }

@@ -210,14 +210,14 @@ impl Spool {
         let mut reader: Box<dyn Read + '_> = match &mut self.store {
             Store::Mem(v) => Box::new(&v[..]),
             Store::File { file, .. } => {
-                file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                file.seek(SeekFrom::Start(0)).map_err(read_err)?;
                 Box::new(&*file)
             }
         };
         let mut done = 0;
         while done < self.count {
             let n = batch.min(self.count - done);
-            reader.read_exact(&mut raw[..n * rec]).map_err(io_err)?;
+            reader.read_exact(&mut raw[..n * rec]).map_err(read_err)?;
             keys.clear();
             values.clear();
             for r in raw[..n * rec].chunks_exact(rec) {
@@ -231,11 +231,14 @@ impl Spool {
     }
 }
 
-pub(crate) fn io_err(e: io::Error) -> crate::SdkError {
-    crate::SdkError::Io {
-        path: std::path::PathBuf::from("<apply spool in $TMPDIR>"),
-        source: e,
-    }
+/// Writing the spool failed.
+pub(crate) fn write_err(e: io::Error) -> crate::SdkError {
+    crate::SdkError::write("<apply spool in $TMPDIR>", e)
+}
+
+/// Reading the spool back failed.
+pub(crate) fn read_err(e: io::Error) -> crate::SdkError {
+    crate::SdkError::read("<apply spool in $TMPDIR>", e)
 }
 
 #[cfg(test)]

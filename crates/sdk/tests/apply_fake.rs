@@ -12,12 +12,12 @@ use ebpf_sdk::{
 
 fn firewall() -> Document {
     let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firewall-ebpf/firewall.bpf.o");
-    ebpf_sdk::load_document(Some(&obj), None).unwrap()
+    ebpf_sdk::Object::from_elf(obj).unwrap().into_document()
 }
 
 fn fake_for(schema: &MapSchema, max_entries: u32) -> FakeMap {
     FakeMap::of_type(
-        schema.map_type_id,
+        schema.map_type,
         &schema.name,
         schema.key_size,
         schema.value_size,
@@ -109,7 +109,6 @@ fn apply_writes_exact_bytes_and_diffs() {
         &ApplyOptions {
             prune: true,
             dry_run: true,
-            flags: None,
             ..Default::default()
         },
     );
@@ -136,7 +135,6 @@ fn apply_writes_exact_bytes_and_diffs() {
         &ApplyOptions {
             prune: true,
             dry_run: false,
-            flags: None,
             ..Default::default()
         },
     )
@@ -205,7 +203,7 @@ fn a_full_map_reports_exactly_what_was_written() {
 fn per_cpu_values_broadcast_and_sum() {
     let doc = firewall();
     let stats = doc.map("ingress_node_firewall_statistics_map").unwrap();
-    let mut info = ebpf_sdk::backend::MapInfo::new(stats.map_type_id, 4, stats.value_size, 100);
+    let mut info = ebpf_sdk::backend::MapInfo::new(stats.map_type, 4, stats.value_size, 100);
     info.name = stats.name.clone();
     let h = MapHandle::with_backend(stats, Box::new(FakeMap::with_ncpus(info, 3))).unwrap();
     let key = Value::Int(7);
@@ -230,7 +228,7 @@ fn per_cpu_values_broadcast_and_sum() {
 #[test]
 fn a_map_of_another_shape_is_refused_before_writing() {
     let schema = table();
-    let wrong = FakeMap::of_type(schema.map_type_id, &schema.name, 24, 96, 10);
+    let wrong = FakeMap::of_type(schema.map_type, &schema.name, 24, 96, 10);
     let e = MapHandle::with_backend(&schema, Box::new(wrong)).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("value size 1200 vs 96"), "{msg}");
@@ -249,7 +247,7 @@ fn json_lines_on_threads_equal_one_thread() {
     for threads in [1, 3] {
         let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 30_000))).unwrap();
         let opts = ApplyOptions {
-            parse_threads: Some(threads),
+            parse_threads: threads,
             ..Default::default()
         };
         let r = h
@@ -320,7 +318,7 @@ fn dump_json_is_dump_as_json_and_applies_back() {
             "percpu_hash",
             "lru_hash",
         ]
-        .contains(&schema.map_type.as_str())
+        .contains(&schema.map_type.name().as_ref())
         {
             continue;
         }
@@ -331,12 +329,12 @@ fn dump_json_is_dump_as_json_and_applies_back() {
         let vlen = h.codec().value_len();
         for _ in 0..40 {
             let mut k = bytes(&mut seed, schema.key_size as usize);
-            if schema.is_array() {
+            if schema.map_type.indexed() {
                 k = (u32::from(k[0]) % schema.max_entries.min(64))
                     .to_ne_bytes()
                     .to_vec();
             }
-            if schema.map_type == "lpm_trie" {
+            if schema.map_type == ebpf_sdk::MapType::LpmTrie {
                 let max = (schema.key_size - 4) * 8;
                 let len = u32::from(k[4]) % (max + 1);
                 k[..4].copy_from_slice(&len.to_ne_bytes());
@@ -372,7 +370,11 @@ fn dump_json_is_dump_as_json_and_applies_back() {
             .filter(|l| c.encode_json_entry(l.as_bytes(), &mut kb, &mut vb))
             .count();
         // (Per-CPU values take the general path.)
-        let want = if schema.is_percpu() { 0 } else { direct.len() };
+        let want = if schema.map_type.per_cpu() {
+            0
+        } else {
+            direct.len()
+        };
         assert_eq!(fast, want, "{}: fast path", schema.name);
         let text: String = direct.iter().map(|l| format!("{l}\n")).collect();
         let sorted = |e: ebpf_sdk::backend::BatchEntries| {
@@ -386,7 +388,7 @@ fn dump_json_is_dump_as_json_and_applies_back() {
         for threads in [1, 2, 0] {
             let again = MapHandle::with_backend(schema, Box::new(fake_for(schema, 64))).unwrap();
             let opts = ApplyOptions {
-                parse_threads: Some(threads),
+                parse_threads: threads,
                 ..Default::default()
             };
             if threads == 0 {

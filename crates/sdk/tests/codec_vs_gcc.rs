@@ -147,18 +147,18 @@ fn encoding_matches_what_gcc_lays_out() {
         })
         .collect();
 
-    let doc =
-        ebpf_sdk::load_document(Some(&repo().join("firewall-ebpf/firewall.bpf.o")), None).unwrap();
+    let obj = ebpf_sdk::Object::from_elf(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
     for (label, map, side, yaml) in CASES {
-        let schema = doc.map(map).unwrap();
+        let schema = obj.map(map).unwrap();
+        let at = ebpf_sdk::Location::named(*label);
         // One CPU: per-CPU values are compared for a single slot.
         let codec = EntryCodec::new(schema, 1).unwrap();
         let yaml = yaml.replace("EMPTY97", &"- {}\n".repeat(97));
         let v = parse_inline(&yaml, label).unwrap();
         let ours = if *side == "key" {
-            codec.encode_key(&v, None, label).unwrap()
+            codec.encode_key(&v, None, &at).unwrap()
         } else {
-            codec.encode_value(&v, None, label).unwrap()
+            codec.encode_value(&v, None, &at).unwrap()
         };
         let theirs = &c[label];
         let ours = &ours[..theirs.len()];
@@ -170,10 +170,10 @@ fn encoding_matches_what_gcc_lays_out() {
         // And gcc's bytes decode back to the same bytes when re-encoded.
         let back = if *side == "key" {
             let d = codec.decode_key(theirs).unwrap();
-            codec.encode_key(&d, None, label).unwrap()
+            codec.encode_key(&d, None, &at).unwrap()
         } else {
             let (d, _) = codec.decode_value(&theirs[..]).unwrap();
-            codec.encode_value(&d, None, label).unwrap()
+            codec.encode_value(&d, None, &at).unwrap()
         };
         assert_eq!(
             &back[..theirs.len()],
