@@ -12,13 +12,18 @@ use std::time::Duration;
 
 use ebpf_sdk::events::{header_type, EventReader, PAYLOAD_FIELD, PAYLOAD_LEN_FIELD};
 use ebpf_sdk::Value;
-use ebpf_sdk_backend::{BackendError, Map, Op, PerfEventArray, PerfOptions, Program, UpdateFlags};
+use ebpf_sdk_backend::{
+    BackendError, Event, Map, Op, PerfEventArray, PerfOptions, Program, UpdateFlags,
+};
 use ebpf_sdk_testkit::harness::Need;
-use ebpf_sdk_testkit::{firewall_object, FirewallGuard};
+use ebpf_sdk_testkit::{firewall_object, FirewallGuard, PinnedThread};
 
 ebpf_sdk_testkit::harness! {
     deny_events_decode_with_the_btf_header: [Need::Kernel],
-    raw_events_outlive_the_callers_map_and_are_removed_on_drop: [Need::Kernel],
+    raw_events_outlive_the_callers_map_and_are_removed_on_drop: [
+        Need::Kernel,
+        Need::Programs(&["taskset"]),
+    ],
     bad_setups_are_typed_errors: [Need::Kernel],
 }
 
@@ -189,6 +194,11 @@ fn deny_events_decode_with_the_btf_header() {
 
 fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     let fw = firewall();
+    // A test run executes the program on this thread's CPU, and each event
+    // goes to that CPU's ring. The overflow below fills one ring, and the
+    // kernel reports the loss only with the next sample written to the same
+    // ring: moving to another CPU in between would hide the LOST record.
+    let pin = PinnedThread::to_current_cpu().expect("pin the test to one CPU");
     let ifindex = lo_ifindex();
     let table = Map::open_pinned(fw.map_path(TABLE).unwrap()).unwrap();
     deny_icmp_echo_from(&table, ifindex, DENIED);
@@ -220,6 +230,11 @@ fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     assert_eq!((stats.events, stats.lost, stats.skipped), (1, 0, 0));
     let ev = &got[0];
     assert!(cpus.contains(&ev.cpu));
+    assert_eq!(
+        ev.cpu,
+        pin.cpu(),
+        "the event is in the ring of the test's CPU"
+    );
     let mut hdr = u16::try_from(ifindex).unwrap().to_ne_bytes().to_vec();
     hdr.extend(u16::try_from(RULE_ID).unwrap().to_ne_bytes());
     hdr.extend([FW_ACTION_DENY, 0]);
@@ -238,12 +253,23 @@ fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     prog.test_run(&big, Some(&xdp_ctx(big.len(), ifindex)), runs)
         .unwrap();
     let mut n = 0;
-    let stats = perf.read_events(WAIT, |_| n += 1).unwrap();
+    let on_our_cpu = |e: &Event| assert_eq!(e.cpu, pin.cpu(), "an event in another CPU's ring");
+    let stats = perf
+        .read_events(WAIT, |e| {
+            on_our_cpu(&e);
+            n += 1;
+        })
+        .unwrap();
     assert_eq!(stats.events, n);
     assert!(n > 0 && n < runs as usize, "{stats:?}");
     prog.test_run(&big, Some(&xdp_ctx(big.len(), ifindex)), 1)
         .unwrap();
-    let stats = perf.read_events(WAIT, |_| n += 1).unwrap();
+    let stats = perf
+        .read_events(WAIT, |e| {
+            on_our_cpu(&e);
+            n += 1;
+        })
+        .unwrap();
     assert_eq!(stats.events, 1, "{stats:?}");
     assert_eq!(n as u64 + stats.lost, u64::from(runs) + 1, "{stats:?}");
     assert_eq!(perf.lost(), stats.lost);
