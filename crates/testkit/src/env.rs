@@ -35,7 +35,7 @@ pub fn kernel_required() -> bool {
 /// `CAP_NET_ADMIN` in CapEff, bpffs mounted at `/sys/fs/bpf` (mounted here
 /// if missing and we may), and `bpftool` on `PATH`.
 ///
-/// A test listed in a [`harness`](crate::harness) with
+/// A test listed in a [`harness`](mod@crate::harness) with
 /// [`Need::Kernel`](crate::harness::Need::Kernel) only runs when this holds,
 /// so there it returns the environment. Anywhere else, when the environment
 /// is missing, it prints `skipping <test>: <reason>` to stderr and returns

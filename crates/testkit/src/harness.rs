@@ -137,7 +137,7 @@ impl Test {
 
 /// Declares the `main` of a `harness = false` test target: one line per
 /// test function of the file, `name: [needs]`, optionally followed by
-/// `ignore "reason"`. See the [`harness`](crate::harness) module.
+/// `ignore "reason"`. See the [`harness`](mod@crate::harness) module.
 ///
 /// ```no_run
 /// use ebpf_sdk_testkit::harness::Need;

@@ -10,7 +10,7 @@
 //!   whose needs are missing is counted as ignored, with
 //!   `ignored <test>: <reason>` on stderr; with `EBPF_SDK_REQUIRE_KERNEL=1`
 //!   (CI) it runs and fails with the reason instead. The options of
-//!   libtest's harness work as before (see [`harness`]).
+//!   libtest's harness work as before (see [`harness`](mod@harness)).
 //! - [`require_kernel`] is the check behind [`Need::Kernel`](harness::Need::Kernel):
 //!   capabilities (CapEff: `CAP_BPF` or `CAP_SYS_ADMIN`, plus
 //!   `CAP_NET_ADMIN`), bpffs at `/sys/fs/bpf` (mounting it when possible)

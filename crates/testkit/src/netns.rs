@@ -47,7 +47,7 @@ pub const NETNS_LOCK: &str = "netns";
 
 /// Checks that every program in `programs` is on `PATH` (or in the sbin
 /// directories), like [`require_kernel`](crate::require_kernel): a test
-/// listed in a [`harness`](crate::harness) with
+/// listed in a [`harness`](mod@crate::harness) with
 /// [`Need::Programs`](crate::harness::Need::Programs) only runs when they
 /// are, so there it returns `true`. Anywhere else, when one is missing, it
 /// prints `skipping <test>: <reason>` and returns `false`; it panics instead
