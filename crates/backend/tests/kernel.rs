@@ -1,10 +1,10 @@
 //! Kernel tests: every map type written with this crate and read back with
 //! bpftool (an independent reader), and the reverse.
 //!
-//! They need root (CAP_BPF + CAP_NET_ADMIN), bpffs and bpftool; otherwise
-//! each test prints `skipping <test>: <reason>` and passes, unless
-//! `EBPF_SDK_REQUIRE_KERNEL=1` (CI), where it fails. Every pin is created in
-//! a unique bpffs directory that is removed when the test ends.
+//! They need root (CAP_BPF + CAP_NET_ADMIN), bpffs and bpftool
+//! ([`Need::Kernel`]); without them the harness counts each as ignored,
+//! unless `EBPF_SDK_REQUIRE_KERNEL=1` (CI), where it fails. Every pin is
+//! created in a unique bpffs directory that is removed when the test ends.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,17 +13,38 @@ use ebpf_sdk_backend::{
     percpu, pinned_object_kind, BackendError, Map, MapBackend, MapCreate, MapFlags, MapType,
     ObjectKind, ObjectRef, Program, ReadOnlyReason, UpdateFlags,
 };
-use ebpf_sdk_testkit::{bpftool, firewall_object, require_kernel, BpffsDir, FirewallGuard};
+use ebpf_sdk_testkit::harness::Need;
+use ebpf_sdk_testkit::{bpftool, require_kernel, BpffsDir, FirewallGuard};
 
-/// Skips (or fails under `EBPF_SDK_REQUIRE_KERNEL=1`) without a kernel;
-/// otherwise returns a fresh bpffs directory.
+ebpf_sdk_testkit::harness! {
+    hash_roundtrip_with_bpftool: [Need::Kernel],
+    info_matches_bpftool_and_from_id: [Need::Kernel],
+    lru_hash_roundtrip_and_eviction: [Need::Kernel],
+    array_roundtrip_and_refusals: [Need::Kernel],
+    percpu_array_values_per_cpu: [Need::Kernel],
+    percpu_hash_values_per_cpu: [Need::Kernel],
+    lpm_trie_longest_prefix_match: [Need::Kernel],
+    queue_and_stack: [Need::Kernel],
+    bloom_filter_push_and_contains: [Need::Kernel],
+    map_in_map_by_pin_and_id: [Need::Kernel],
+    prog_array_by_pin_and_id: [Need::Kernel],
+    frozen_read_only_array: [Need::Kernel],
+    read_only_opens_and_flags: [Need::Kernel],
+    batch_update_and_lookup_10k: [Need::Kernel],
+    batch_overflow_reports_applied_count: [Need::Kernel],
+    batch_on_arrays_and_map_in_maps: [Need::Kernel],
+    open_errors_are_distinct: [Need::Kernel],
+    open_refuses_a_program_pin: [Need::Kernel],
+    firewall_lpm_24_byte_key_1200_byte_value: [Need::Kernel],
+    trait_object_over_kernel_map: [Need::Kernel],
+}
+
+/// A fresh bpffs directory (the harness ran the test: the kernel is there).
 macro_rules! kernel_dir {
-    ($name:literal) => {
-        match require_kernel($name) {
-            Some(_) => BpffsDir::new("be").expect("create bpffs test dir"),
-            None => return,
-        }
-    };
+    ($name:literal) => {{
+        require_kernel($name).expect("listed with Need::Kernel");
+        BpffsDir::new("be").expect("create bpffs test dir")
+    }};
 }
 
 fn k(i: u32) -> [u8; 4] {
@@ -36,21 +57,12 @@ fn lpm_key(plen: u32, addr: [u8; 4]) -> Vec<u8> {
     v
 }
 
-/// Loads the firewall object, or explains why not. Without the object the
-/// program-dependent tests are skipped with a note (the object is a
-/// checked-in fixture; see firewall-ebpf/Makefile).
-fn firewall(test: &str) -> Option<FirewallGuard> {
-    if !firewall_object().is_file() {
-        eprintln!(
-            "skipping {test}: {} is not built (make -C firewall-ebpf)",
-            firewall_object().display()
-        );
-        return None;
-    }
-    Some(FirewallGuard::load_bundled().expect("load firewall object"))
+/// Loads the bundled firewall object (a checked-in fixture; see
+/// firewall-ebpf/Makefile).
+fn firewall() -> FirewallGuard {
+    FirewallGuard::load_bundled().expect("load firewall object")
 }
 
-#[test]
 fn hash_roundtrip_with_bpftool() {
     let dir = kernel_dir!("hash_roundtrip_with_bpftool");
     let pin = dir.join("h");
@@ -133,7 +145,6 @@ fn hash_roundtrip_with_bpftool() {
     );
 }
 
-#[test]
 fn info_matches_bpftool_and_from_id() {
     let dir = kernel_dir!("info_matches_bpftool_and_from_id");
     let pin = dir.join("m");
@@ -186,7 +197,6 @@ fn info_matches_bpftool_and_from_id() {
     );
 }
 
-#[test]
 fn lru_hash_roundtrip_and_eviction() {
     let dir = kernel_dir!("lru_hash_roundtrip_and_eviction");
     let pin = dir.join("lru");
@@ -212,7 +222,6 @@ fn lru_hash_roundtrip_and_eviction() {
     assert!(n <= 64 && n > 0, "{n} entries");
 }
 
-#[test]
 fn array_roundtrip_and_refusals() {
     let dir = kernel_dir!("array_roundtrip_and_refusals");
     let pin = dir.join("a");
@@ -318,7 +327,6 @@ fn check_per_cpu(pin: &Path, map: &Map, key: &[u8]) {
     assert!(e.to_string().contains("possible CPUs"), "{e}");
 }
 
-#[test]
 fn percpu_array_values_per_cpu() {
     let dir = kernel_dir!("percpu_array_values_per_cpu");
     let pin = dir.join("pca");
@@ -328,7 +336,6 @@ fn percpu_array_values_per_cpu() {
     check_per_cpu(&pin, &map, &k(2));
 }
 
-#[test]
 fn percpu_hash_values_per_cpu() {
     let dir = kernel_dir!("percpu_hash_values_per_cpu");
     let pin = dir.join("pch");
@@ -343,7 +350,6 @@ fn percpu_hash_values_per_cpu() {
     assert_eq!(all.value_size, map.value_buf_len());
 }
 
-#[test]
 fn lpm_trie_longest_prefix_match() {
     let dir = kernel_dir!("lpm_trie_longest_prefix_match");
     let pin = dir.join("lpm");
@@ -432,7 +438,6 @@ fn lpm_trie_longest_prefix_match() {
     assert_eq!(bpftool::map_dump(&pin).unwrap().len(), 15);
 }
 
-#[test]
 fn queue_and_stack() {
     let dir = kernel_dir!("queue_and_stack");
     let qpin = dir.join("q");
@@ -475,7 +480,6 @@ fn queue_and_stack() {
     assert_eq!(s.pop().unwrap(), None);
 }
 
-#[test]
 fn bloom_filter_push_and_contains() {
     let dir = kernel_dir!("bloom_filter_push_and_contains");
     let pin = dir.join("b");
@@ -495,7 +499,6 @@ fn bloom_filter_push_and_contains() {
     assert_eq!(bpftool::map_show(&pin).unwrap()["type"], "bloom_filter");
 }
 
-#[test]
 fn map_in_map_by_pin_and_id() {
     let dir = kernel_dir!("map_in_map_by_pin_and_id");
     let inner_pin = dir.join("inner");
@@ -569,12 +572,9 @@ fn map_in_map_by_pin_and_id() {
     assert!(matches!(e, BackendError::WrongMapType { .. }), "{e}");
 }
 
-#[test]
 fn prog_array_by_pin_and_id() {
     let dir = kernel_dir!("prog_array_by_pin_and_id");
-    let Some(fw) = firewall("prog_array_by_pin_and_id") else {
-        return;
-    };
+    let fw = firewall();
     let (_, prog_pin) = fw
         .progs()
         .iter()
@@ -606,7 +606,6 @@ fn prog_array_by_pin_and_id() {
     pa.delete(&k(1)).unwrap();
 }
 
-#[test]
 fn frozen_read_only_array() {
     let dir = kernel_dir!("frozen_read_only_array");
     let pin = dir.join("rodata");
@@ -662,7 +661,6 @@ fn frozen_read_only_array() {
     );
 }
 
-#[test]
 fn read_only_opens_and_flags() {
     let dir = kernel_dir!("read_only_opens_and_flags");
     let pin = dir.join("h");
@@ -713,7 +711,6 @@ fn kv(n: u32) -> (Vec<u8>, Vec<u8>) {
     (keys, values)
 }
 
-#[test]
 fn batch_update_and_lookup_10k() {
     let dir = kernel_dir!("batch_update_and_lookup_10k");
     let pin = dir.join("big");
@@ -767,7 +764,6 @@ fn batch_update_and_lookup_10k() {
     assert_eq!(map.lookup_batch().unwrap().len(), 0);
 }
 
-#[test]
 fn batch_overflow_reports_applied_count() {
     let dir = kernel_dir!("batch_overflow_reports_applied_count");
     for (name, flags, batch) in [
@@ -807,7 +803,6 @@ fn batch_overflow_reports_applied_count() {
     }
 }
 
-#[test]
 fn batch_on_arrays_and_map_in_maps() {
     let dir = kernel_dir!("batch_on_arrays_and_map_in_maps");
     let arr = MapCreate::new(MapType::Array, 4, 8, 100)
@@ -855,7 +850,6 @@ fn batch_on_arrays_and_map_in_maps() {
     assert_eq!(ids, vec![Some(inner.info().id); 4]);
 }
 
-#[test]
 fn open_errors_are_distinct() {
     let dir = kernel_dir!("open_errors_are_distinct");
     let e = Map::open_pinned(dir.join("missing")).unwrap_err();
@@ -922,12 +916,9 @@ fn open_errors_are_distinct() {
     assert!(matches!(e, BackendError::NotOnBpffs { .. }), "{e}");
 }
 
-#[test]
 fn open_refuses_a_program_pin() {
     let _dir = kernel_dir!("open_refuses_a_program_pin");
-    let Some(fw) = firewall("open_refuses_a_program_pin") else {
-        return;
-    };
+    let fw = firewall();
     let (_, prog_pin) = fw.progs().iter().next().expect("a program pin");
     assert_eq!(pinned_object_kind(prog_pin).unwrap(), ObjectKind::Program);
     let e = Map::open_pinned(prog_pin).unwrap_err();
@@ -948,12 +939,9 @@ fn open_refuses_a_program_pin() {
     );
 }
 
-#[test]
 fn firewall_lpm_24_byte_key_1200_byte_value() {
     let _dir = kernel_dir!("firewall_lpm_24_byte_key_1200_byte_value");
-    let Some(fw) = firewall("firewall_lpm_24_byte_key_1200_byte_value") else {
-        return;
-    };
+    let fw = firewall();
     let pin = fw
         .map_path("ingress_node_firewall_table_map")
         .expect("table map pinned");
@@ -1038,7 +1026,6 @@ fn firewall_lpm_24_byte_key_1200_byte_value() {
     }
 }
 
-#[test]
 fn trait_object_over_kernel_map() {
     let dir = kernel_dir!("trait_object_over_kernel_map");
     let map = MapCreate::new(MapType::Hash, 4, 4, 8)

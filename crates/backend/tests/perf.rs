@@ -4,15 +4,28 @@
 //! `struct event_hdr_st` BTF type from the object.
 //!
 //! They need root (CAP_BPF + CAP_NET_ADMIN, and CAP_PERFMON for CPU-wide
-//! perf events), bpffs and bpftool; otherwise each test prints
-//! `skipping <test>: <reason>` and passes, unless `EBPF_SDK_REQUIRE_KERNEL=1`.
+//! perf events), bpffs and bpftool ([`Need::Kernel`]); without them the
+//! harness counts each as ignored, unless `EBPF_SDK_REQUIRE_KERNEL=1`, where
+//! it fails.
 
 use std::time::Duration;
 
 use ebpf_sdk::events::{header_type, EventReader, PAYLOAD_FIELD, PAYLOAD_LEN_FIELD};
 use ebpf_sdk::Value;
-use ebpf_sdk_backend::{BackendError, Map, Op, PerfEventArray, PerfOptions, Program, UpdateFlags};
-use ebpf_sdk_testkit::{firewall_object, kernel_required, require_kernel, FirewallGuard};
+use ebpf_sdk_backend::{
+    BackendError, Event, Map, Op, PerfEventArray, PerfOptions, Program, UpdateFlags,
+};
+use ebpf_sdk_testkit::harness::Need;
+use ebpf_sdk_testkit::{firewall_object, FirewallGuard, PinnedThread};
+
+ebpf_sdk_testkit::harness! {
+    deny_events_decode_with_the_btf_header: [Need::Kernel],
+    raw_events_outlive_the_callers_map_and_are_removed_on_drop: [
+        Need::Kernel,
+        Need::Programs(&["taskset"]),
+    ],
+    bad_setups_are_typed_errors: [Need::Kernel],
+}
 
 const PROG: &str = "xdp_ingress_node_firewall_process";
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -24,19 +37,9 @@ const RULE_ID: u32 = 7;
 const DENIED: [u8; 4] = [10, 9, 8, 7];
 const WAIT: Duration = Duration::from_secs(5);
 
-/// Loads the firewall, or says why not (see `kernel.rs`).
-fn firewall(test: &str) -> Option<FirewallGuard> {
-    require_kernel(test)?;
-    if !firewall_object().is_file() {
-        let why = format!(
-            "{} is not built (make -C firewall-ebpf)",
-            firewall_object().display()
-        );
-        assert!(!kernel_required(), "{test}: {why}");
-        eprintln!("skipping {test}: {why}");
-        return None;
-    }
-    Some(FirewallGuard::load_bundled().expect("load firewall object"))
+/// Loads the bundled firewall object (a checked-in fixture).
+fn firewall() -> FirewallGuard {
+    FirewallGuard::load_bundled().expect("load firewall object")
 }
 
 /// The loopback device's ifindex: what the program sees as
@@ -113,11 +116,8 @@ fn int(v: &Value, field: &str) -> i128 {
         .unwrap_or_else(|| panic!("no integer {field} in {v}"))
 }
 
-#[test]
 fn deny_events_decode_with_the_btf_header() {
-    let Some(fw) = firewall("deny_events_decode_with_the_btf_header") else {
-        return;
-    };
+    let fw = firewall();
     let ifindex = lo_ifindex();
     let table = Map::open_pinned(fw.map_path(TABLE).unwrap()).unwrap();
     deny_icmp_echo_from(&table, ifindex, DENIED);
@@ -192,11 +192,13 @@ fn deny_events_decode_with_the_btf_header() {
     assert_eq!(reader.lost(), 0);
 }
 
-#[test]
 fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
-    let Some(fw) = firewall("raw_events_outlive_the_callers_map_and_are_removed_on_drop") else {
-        return;
-    };
+    let fw = firewall();
+    // A test run executes the program on this thread's CPU, and each event
+    // goes to that CPU's ring. The overflow below fills one ring, and the
+    // kernel reports the loss only with the next sample written to the same
+    // ring: moving to another CPU in between would hide the LOST record.
+    let pin = PinnedThread::to_current_cpu().expect("pin the test to one CPU");
     let ifindex = lo_ifindex();
     let table = Map::open_pinned(fw.map_path(TABLE).unwrap()).unwrap();
     deny_icmp_echo_from(&table, ifindex, DENIED);
@@ -228,6 +230,11 @@ fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     assert_eq!((stats.events, stats.lost, stats.skipped), (1, 0, 0));
     let ev = &got[0];
     assert!(cpus.contains(&ev.cpu));
+    assert_eq!(
+        ev.cpu,
+        pin.cpu(),
+        "the event is in the ring of the test's CPU"
+    );
     let mut hdr = u16::try_from(ifindex).unwrap().to_ne_bytes().to_vec();
     hdr.extend(u16::try_from(RULE_ID).unwrap().to_ne_bytes());
     hdr.extend([FW_ACTION_DENY, 0]);
@@ -246,12 +253,23 @@ fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     prog.test_run(&big, Some(&xdp_ctx(big.len(), ifindex)), runs)
         .unwrap();
     let mut n = 0;
-    let stats = perf.read_events(WAIT, |_| n += 1).unwrap();
+    let on_our_cpu = |e: &Event| assert_eq!(e.cpu, pin.cpu(), "an event in another CPU's ring");
+    let stats = perf
+        .read_events(WAIT, |e| {
+            on_our_cpu(&e);
+            n += 1;
+        })
+        .unwrap();
     assert_eq!(stats.events, n);
     assert!(n > 0 && n < runs as usize, "{stats:?}");
     prog.test_run(&big, Some(&xdp_ctx(big.len(), ifindex)), 1)
         .unwrap();
-    let stats = perf.read_events(WAIT, |_| n += 1).unwrap();
+    let stats = perf
+        .read_events(WAIT, |e| {
+            on_our_cpu(&e);
+            n += 1;
+        })
+        .unwrap();
     assert_eq!(stats.events, 1, "{stats:?}");
     assert_eq!(n as u64 + stats.lost, u64::from(runs) + 1, "{stats:?}");
     assert_eq!(perf.lost(), stats.lost);
@@ -276,11 +294,8 @@ fn raw_events_outlive_the_callers_map_and_are_removed_on_drop() {
     assert_eq!(out.retval, XDP_DROP);
 }
 
-#[test]
 fn bad_setups_are_typed_errors() {
-    let Some(fw) = firewall("bad_setups_are_typed_errors") else {
-        return;
-    };
+    let fw = firewall();
     let table = Map::open_pinned(fw.map_path(TABLE).unwrap()).unwrap();
     let e = PerfEventArray::open(&table, PerfOptions::default()).unwrap_err();
     assert!(

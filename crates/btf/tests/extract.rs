@@ -1,10 +1,24 @@
-//! Extraction of real objects: the bundled firewall and the fixtures.
+//! Extraction of real objects: the bundled firewall, the fixtures and, where
+//! xdp-tools is installed, Debian's objects (counted as ignored without it).
 //! Golden files are rewritten with `EBPF_SDK_BLESS=1 cargo test -p ebpf-sdk-btf`.
 
 use std::path::{Path, PathBuf};
 
 use ebpf_sdk_btf::{extract_elf, ExtractError};
 use ebpf_sdk_schema::{Document, Format, Pinning, TypeKind, TypeNode};
+use ebpf_sdk_testkit::harness::Need;
+
+ebpf_sdk_testkit::harness! {
+    firewall_maps_are_described_exactly: [],
+    firewall_config_covers_every_codec_kind: [],
+    zoo_fixture_covers_other_map_kinds: [],
+    legacy_object_without_btf_lists_opaque_maps: [],
+    errors_name_the_file_and_the_problem: [],
+    third_party_objects_extract: [Need::Path {
+        path: XDP_TOOLS_OBJECTS,
+        hint: "apt-get install xdp-tools",
+    }],
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -71,7 +85,6 @@ fn member<'a>(node: &'a TypeNode, name: &str) -> &'a ebpf_sdk_schema::Member {
     }
 }
 
-#[test]
 fn firewall_maps_are_described_exactly() {
     let doc = extract("firewall-ebpf/firewall.bpf.o");
     assert_valid(&doc);
@@ -163,7 +176,6 @@ fn firewall_maps_are_described_exactly() {
         .contains(ebpf_sdk_schema::MapFlags::RDONLY_PROG));
 }
 
-#[test]
 fn firewall_config_covers_every_codec_kind() {
     let doc = extract("firewall-ebpf/firewall.bpf.o");
     let mut kinds = std::collections::BTreeSet::new();
@@ -222,7 +234,6 @@ fn firewall_config_covers_every_codec_kind() {
     }
 }
 
-#[test]
 fn zoo_fixture_covers_other_map_kinds() {
     let doc = extract("crates/btf/tests/fixtures/zoo.bpf.o");
     assert_valid(&doc);
@@ -276,7 +287,6 @@ fn zoo_fixture_covers_other_map_kinds() {
     );
 }
 
-#[test]
 fn legacy_object_without_btf_lists_opaque_maps() {
     let doc = extract("crates/btf/tests/fixtures/legacy.bpf.o");
     assert_valid(&doc);
@@ -294,7 +304,6 @@ fn legacy_object_without_btf_lists_opaque_maps() {
     assert!(matches!(h.key.as_ref().unwrap().kind, TypeKind::Opaque));
 }
 
-#[test]
 fn errors_name_the_file_and_the_problem() {
     let e = extract_elf(b"\x7fELF nonsense", "broken.o").unwrap_err();
     assert!(
@@ -340,18 +349,13 @@ fn errors_name_the_file_and_the_problem() {
 }
 
 /// Objects built by others: Debian's xdp-tools/libxdp ship theirs in
-/// /usr/lib/<triplet>/bpf (`.ci/setup` installs them). Every one extracts
-/// and matches the JSON Schema.
-#[test]
+/// /usr/lib/<triplet>/bpf (`.ci/setup` installs them).
+const XDP_TOOLS_OBJECTS: &str = "/usr/lib/x86_64-linux-gnu/bpf";
+
+/// Every object of xdp-tools extracts and matches the JSON Schema.
 fn third_party_objects_extract() {
-    let dir = Path::new("/usr/lib/x86_64-linux-gnu/bpf");
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        eprintln!(
-            "skipping third_party_objects_extract: {} is missing (apt-get install xdp-tools)",
-            dir.display()
-        );
-        return;
-    };
+    let dir = Path::new(XDP_TOOLS_OBJECTS);
+    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut n = 0;
     for e in rd.flatten() {
         let p = e.path();
@@ -362,5 +366,6 @@ fn third_party_objects_extract() {
             n += 1;
         }
     }
+    assert!(n > 0, "no objects in {}", dir.display());
     eprintln!("{n} objects from {} extracted", dir.display());
 }

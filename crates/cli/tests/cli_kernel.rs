@@ -1,15 +1,28 @@
 //! The `ebpf-sdk` workflow against real pinned maps of the bundled firewall:
 //! create through `$EDITOR` (including the reopen-on-error and abort paths),
 //! update, lookup, delete, dump and apply, with bpftool as the independent
-//! reader. Skips without privileges; fails instead with
-//! `EBPF_SDK_REQUIRE_KERNEL=1`.
+//! reader. Without privileges the harness counts them as ignored; they fail
+//! instead with `EBPF_SDK_REQUIRE_KERNEL=1`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{bpftool, require_kernel, FirewallGuard};
+
+ebpf_sdk_testkit::harness! {
+    create_through_the_editor: [Need::Kernel],
+    update_lookup_delete_dump: [Need::Kernel],
+    apply_with_prune_and_dry_run: [Need::Kernel],
+    describe_and_refuse_a_different_map: [Need::Kernel],
+    backup_restores_and_a_full_map_is_reported: [Need::Kernel],
+    ctrl_c_stops_apply_and_says_how_far_it_got: [Need::Kernel, Need::Programs(&["kill"])],
+    events_are_read_and_decoded_with_the_btf_type: [Need::Kernel],
+    queues_stacks_map_in_map_and_global_data: [Need::Kernel],
+    dump_into_a_closed_pipe_and_enrich: [Need::Kernel],
+}
 
 const TABLE: &str = "ingress_node_firewall_table_map";
 const STATS: &str = "ingress_node_firewall_statistics_map";
@@ -94,7 +107,6 @@ fn key_bytes(ip: [u8; 4], ifindex: u8) -> Vec<u8> {
 const RULE: &str = "key: {prefixLen: 64, ingress_ifindex: 6, ip_data: 10.10.10.2}\n\
                     value: {rules: [{ruleId: 5, protocol: 6, dstPortStart: 8080, dstPortEnd: 8090, action: 1}]}\n";
 
-#[test]
 fn create_through_the_editor() {
     let Some(fw) = Fw::load("create_through_the_editor") else {
         return;
@@ -190,7 +202,6 @@ fn create_through_the_editor() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[test]
 fn update_lookup_delete_dump() {
     let Some(fw) = Fw::load("update_lookup_delete_dump") else {
         return;
@@ -292,7 +303,6 @@ fn update_lookup_delete_dump() {
     assert_eq!(v["value"].as_array().unwrap().len(), ncpus);
 }
 
-#[test]
 fn apply_with_prune_and_dry_run() {
     let Some(fw) = Fw::load("apply_with_prune_and_dry_run") else {
         return;
@@ -465,7 +475,6 @@ fn apply_with_prune_and_dry_run() {
     );
 }
 
-#[test]
 fn describe_and_refuse_a_different_map() {
     let Some(fw) = Fw::load("describe_and_refuse_a_different_map") else {
         return;
@@ -571,7 +580,6 @@ fn describe_and_refuse_a_different_map() {
     assert_eq!(fw.table_entries().len(), 1, "nothing written");
 }
 
-#[test]
 fn backup_restores_and_a_full_map_is_reported() {
     let Some(fw) = Fw::load("backup_restores_and_a_full_map_is_reported") else {
         return;
@@ -675,7 +683,6 @@ fn backup_restores_and_a_full_map_is_reported() {
     assert_eq!(rec[0]["map"], TABLE);
 }
 
-#[test]
 fn ctrl_c_stops_apply_and_says_how_far_it_got() {
     let Some(fw) = Fw::load("ctrl_c_stops_apply_and_says_how_far_it_got") else {
         return;
@@ -739,7 +746,6 @@ fn icmp_echo(src: [u8; 4]) -> Vec<u8> {
     p
 }
 
-#[test]
 fn events_are_read_and_decoded_with_the_btf_type() {
     let Some(fw) = Fw::load("events_are_read_and_decoded_with_the_btf_type") else {
         return;
@@ -822,7 +828,6 @@ fn events_are_read_and_decoded_with_the_btf_type() {
 /// The fixture object with a queue, a stack, map-in-map and global data,
 /// loaded with bpftool into a private bpffs directory (its maps are not
 /// pinned by name).
-#[test]
 fn queues_stacks_map_in_map_and_global_data() {
     if require_kernel("queues_stacks_map_in_map_and_global_data").is_none() {
         return;
@@ -944,7 +949,6 @@ fn queues_stacks_map_in_map_and_global_data() {
     assert_eq!(&v[4..10], b"hello\0");
 }
 
-#[test]
 fn dump_into_a_closed_pipe_and_enrich() {
     let Some(fw) = Fw::load("dump_into_a_closed_pipe_and_enrich") else {
         return;

@@ -15,7 +15,8 @@
 //! update instead builds a new node and swaps it in under RCU, so a reader
 //! sees the old value or the new one, never a mix.
 //!
-//! Skips without privileges; fails instead with `EBPF_SDK_REQUIRE_KERNEL=1`.
+//! Without privileges the harness counts it as ignored; it fails instead with
+//! `EBPF_SDK_REQUIRE_KERNEL=1`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,8 +25,13 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{bpftool, require_kernel, FirewallGuard};
 use serde_json::{json, Value};
+
+ebpf_sdk_testkit::harness! {
+    two_appliers_and_two_dumpers_lose_nothing: [Need::Kernel],
+}
 
 const ELF: &str = "firewall-ebpf/firewall.bpf.o";
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -265,7 +271,6 @@ fn bpftool_dump(pin: &Path) -> String {
     bpftool::run(&["-j", "map", "dump", "pinned", pin.to_str().unwrap()]).unwrap()
 }
 
-#[test]
 fn two_appliers_and_two_dumpers_lose_nothing() {
     if require_kernel("two_appliers_and_two_dumpers_lose_nothing").is_none() {
         return;

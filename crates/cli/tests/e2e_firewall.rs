@@ -3,8 +3,8 @@
 //! binary, with real traffic (ICMP, TCP, UDP over IPv4, and `ICMPv6`) sent from
 //! the namespace to the host end.
 //!
-//! Needs root, `ip`, `ping` and `socat`: skips without them, fails instead
-//! when `EBPF_SDK_REQUIRE_KERNEL=1` (CI). `examples/firewall-demo.sh` runs
+//! Needs root, `ip`, `ping` and `socat`: without them the harness counts it
+//! as ignored; it fails instead when `EBPF_SDK_REQUIRE_KERNEL=1` (CI). `examples/firewall-demo.sh` runs
 //! the same flow by hand; `docs/e2e-demo.md` shows its output.
 //!
 //! Everything is torn down by guards, also when a step fails: the XDP
@@ -20,10 +20,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{
     bpftool, firewall_object, require_kernel, require_programs, FirewallGuard, Netns,
 };
 use serde_json::Value;
+
+ebpf_sdk_testkit::harness! {
+    firewall_end_to_end: [
+        Need::Kernel,
+        Need::Programs(&["ip", "ping", "socat", "timeout", "kill"]),
+    ],
+}
 
 const TABLE: &str = "ingress_node_firewall_table_map";
 const STATS: &str = "ingress_node_firewall_statistics_map";
@@ -887,7 +895,6 @@ impl E2e {
     }
 }
 
-#[test]
 fn firewall_end_to_end() {
     let Some(env) = require_kernel("e2e_firewall") else {
         return;

@@ -4,11 +4,12 @@
 //! Every refusal is checked for its exact message and exit code (2: the
 //! input, 3: the kernel or the target) and, where a map is involved, bpftool
 //! reads back exactly the entries that were there before. Offline tests
-//! (`encode`, `enrich`) run anywhere; kernel tests skip without privileges
-//! and fail instead with `EBPF_SDK_REQUIRE_KERNEL=1`.
+//! (`encode`, `enrich`) run anywhere; without privileges the harness counts
+//! the kernel tests as ignored, and they fail instead with
+//! `EBPF_SDK_REQUIRE_KERNEL=1`.
 //!
-//! Tests marked `#[ignore = "BUG: ..."]` state the behaviour the product
-//! should have; run them with `cargo test -p ebpf-sdk-cli --test hardening -- --ignored`.
+//! A test listed with `ignore "BUG: ..."` states the behaviour the product
+//! should have; run those with `cargo test -p ebpf-sdk-cli --test hardening -- --ignored`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,34 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{bpftool, require_kernel, require_programs, FirewallGuard};
+
+ebpf_sdk_testkit::harness! {
+    // Offline
+    bad_input_to_encode_exits_2_naming_the_place: [],
+    bad_inline_values_exit_2_naming_the_place: [],
+    empty_and_comment_only_files_are_no_entries: [],
+    deep_nesting_is_a_clear_error: [],
+    deep_yaml_flow_nesting_fails_fast: [],
+    billion_laughs_fails_fast: [],
+    duplicate_key_in_a_block_mapping_is_an_error: [],
+    non_utf8_file_names_the_line: [],
+    enrich_without_a_terminal_asks_for_set: [],
+    // Kernel tests
+    update_and_apply_refuse_bad_input_and_write_nothing: [Need::Kernel],
+    apply_refuses_bad_input_and_writes_nothing: [Need::Kernel],
+    apply_of_an_empty_file_is_refused: [Need::Kernel],
+    update_of_an_empty_file_is_refused: [Need::Kernel],
+    missing_fields_are_zero: [Need::Kernel],
+    wrong_targets_are_refused_with_exit_3: [Need::Kernel],
+    not_root_is_refused_naming_the_capability: [Need::Kernel, Need::Programs(&["setpriv"])],
+    bpffs_not_mounted_says_so: [Need::Kernel, Need::Programs(&["unshare", "umount"])],
+    editor_missing_or_crashing_writes_nothing: [Need::Kernel],
+    editor_template_is_private_and_removed: [Need::Kernel],
+    editor_failing_after_an_invalid_save_keeps_the_text: [Need::Kernel],
+    editor_reopen_message_says_it_once: [Need::Kernel],
+}
 
 const ELF: &str = "firewall-ebpf/firewall.bpf.o";
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -395,7 +423,6 @@ fn billion_laughs() -> String {
     doc
 }
 
-#[test]
 fn bad_input_to_encode_exits_2_naming_the_place() {
     let tmp = tempfile::tempdir().unwrap();
     for b in bad_inputs(tmp.path()) {
@@ -415,7 +442,6 @@ fn bad_input_to_encode_exits_2_naming_the_place() {
     }
 }
 
-#[test]
 fn bad_inline_values_exit_2_naming_the_place() {
     let cases = [
         (
@@ -444,7 +470,6 @@ fn bad_inline_values_exit_2_naming_the_place() {
     }
 }
 
-#[test]
 fn empty_and_comment_only_files_are_no_entries() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, text) in [
@@ -469,7 +494,6 @@ fn empty_and_comment_only_files_are_no_entries() {
 
 /// Nesting far deeper than the limit: a clear error, no stack overflow
 /// (that would be a signal, which `code` reports), in reasonable time.
-#[test]
 fn deep_nesting_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let n = 10_000;
@@ -547,7 +571,6 @@ fn deep_nesting_is_a_clear_error() {
 /// YAML flow nesting costs time quadratic in its depth in libyaml's scanner
 /// (100k levels took ~90 s in a debug build), so the codec refuses flow
 /// nesting deeper than 100 before the YAML parser sees the text.
-#[test]
 fn deep_yaml_flow_nesting_fails_fast() {
     let tmp = tempfile::tempdir().unwrap();
     let n = 100_000;
@@ -577,7 +600,6 @@ fn deep_yaml_flow_nesting_fails_fast() {
     }
 }
 
-#[test]
 fn billion_laughs_fails_fast() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(tmp.path(), "laughs.yaml", billion_laughs());
@@ -623,7 +645,6 @@ fn billion_laughs_fails_fast() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 }
 
-#[test]
 fn duplicate_key_in_a_block_mapping_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let f = write(
@@ -666,7 +687,6 @@ fn non_utf8_file(dir: &Path) -> PathBuf {
 
 /// The line of the first bad byte is named (for `apply` too, see
 /// `apply_refuses_bad_input_and_writes_nothing`).
-#[test]
 fn non_utf8_file_names_the_line() {
     let tmp = tempfile::tempdir().unwrap();
     let f = non_utf8_file(tmp.path());
@@ -683,7 +703,6 @@ fn non_utf8_file_names_the_line() {
     );
 }
 
-#[test]
 fn enrich_without_a_terminal_asks_for_set() {
     let tmp = tempfile::tempdir().unwrap();
     let schema = tmp.path().join("fw.schema.json");
@@ -833,7 +852,6 @@ fn key_bytes(last: u8, prefix: u8, ifindex: u8) -> Vec<u8> {
     k
 }
 
-#[test]
 fn update_and_apply_refuse_bad_input_and_write_nothing() {
     let Some(fw) = Fw::load("update_and_apply_refuse_bad_input_and_write_nothing") else {
         return;
@@ -849,7 +867,6 @@ fn update_and_apply_refuse_bad_input_and_write_nothing() {
     eprintln!("bad inputs through update/apply: {:?}", t.elapsed());
 }
 
-#[test]
 fn apply_refuses_bad_input_and_writes_nothing() {
     let Some(fw) = Fw::load("apply_refuses_bad_input_and_writes_nothing") else {
         return;
@@ -975,7 +992,6 @@ fn apply_refuses_bad_input_and_writes_nothing() {
 /// An empty or comment-only file is almost always a mistake (a failed
 /// `dump > file`, a wrong path); with `--prune` it deletes every entry.
 /// An explicit empty list (`[]`) stays the way to say "no entries".
-#[test]
 fn apply_of_an_empty_file_is_refused() {
     let Some(fw) = Fw::load("apply_of_an_empty_file_is_refused") else {
         return;
@@ -1006,7 +1022,6 @@ fn apply_of_an_empty_file_is_refused() {
         .is_empty());
 }
 
-#[test]
 fn update_of_an_empty_file_is_refused() {
     let Some(fw) = Fw::load("update_of_an_empty_file_is_refused") else {
         return;
@@ -1022,7 +1037,6 @@ fn update_of_an_empty_file_is_refused() {
     }
 }
 
-#[test]
 fn missing_fields_are_zero() {
     let Some(fw) = Fw::load("missing_fields_are_zero") else {
         return;
@@ -1073,7 +1087,6 @@ fn missing_fields_are_zero() {
     assert!(v[16..].iter().all(|b| *b == 0));
 }
 
-#[test]
 fn wrong_targets_are_refused_with_exit_3() {
     let Some(fw) = Fw::load("wrong_targets_are_refused_with_exit_3") else {
         return;
@@ -1178,7 +1191,6 @@ fn wrong_targets_are_refused_with_exit_3() {
     bpftool::prog_show(&prog).unwrap();
 }
 
-#[test]
 fn not_root_is_refused_naming_the_capability() {
     let test = "not_root_is_refused_naming_the_capability";
     let Some(fw) = Fw::load(test) else {
@@ -1247,7 +1259,6 @@ fn not_root_is_refused_naming_the_capability() {
     assert!(fw.snapshot() == before);
 }
 
-#[test]
 fn bpffs_not_mounted_says_so() {
     let test = "bpffs_not_mounted_says_so";
     let Some(fw) = Fw::load(test) else {
@@ -1314,7 +1325,6 @@ exec "$@""#;
     );
 }
 
-#[test]
 fn editor_missing_or_crashing_writes_nothing() {
     let Some(fw) = Fw::load("editor_missing_or_crashing_writes_nothing") else {
         return;
@@ -1361,7 +1371,6 @@ fn editor_missing_or_crashing_writes_nothing() {
     }
 }
 
-#[test]
 fn editor_template_is_private_and_removed() {
     let Some(fw) = Fw::load("editor_template_is_private_and_removed") else {
         return;
@@ -1439,7 +1448,6 @@ fn editor_template_is_private_and_removed() {
 
 /// An invalid save and then a failing editor: the user's text is kept,
 /// still private, and its path printed; nothing is written.
-#[test]
 fn editor_failing_after_an_invalid_save_keeps_the_text() {
     let Some(fw) = Fw::load("editor_failing_after_an_invalid_save_keeps_the_text") else {
         return;
@@ -1485,7 +1493,6 @@ fn editor_failing_after_an_invalid_save_keeps_the_text() {
 }
 
 /// The notice and the `# ERROR:` line show the cause once.
-#[test]
 fn editor_reopen_message_says_it_once() {
     let Some(fw) = Fw::load("editor_reopen_message_says_it_once") else {
         return;

@@ -35,20 +35,33 @@ pub fn kernel_required() -> bool {
 /// `CAP_NET_ADMIN` in CapEff, bpffs mounted at `/sys/fs/bpf` (mounted here
 /// if missing and we may), and `bpftool` on `PATH`.
 ///
-/// If not, prints `skipping <test>: <reason>` to stderr and returns `None`,
-/// or panics with the reason when [`kernel_required`].
+/// A test listed in a [`harness`](mod@crate::harness) with
+/// [`Need::Kernel`](crate::harness::Need::Kernel) only runs when this holds,
+/// so there it returns the environment. Anywhere else, when the environment
+/// is missing, it prints `skipping <test>: <reason>` to stderr and returns
+/// `None`; it panics with the reason instead when [`kernel_required`], or
+/// when called under a harness by a test that did not declare the need.
 pub fn require_kernel(test: &str) -> Option<KernelEnv> {
-    static PROBE: OnceLock<Result<KernelEnv, String>> = OnceLock::new();
-    match PROBE.get_or_init(probe) {
+    match kernel_env() {
         Ok(env) => Some(env.clone()),
         Err(reason) if kernel_required() => {
             panic!("{test}: {REQUIRE_KERNEL_ENV}=1 but the kernel test environment is missing: {reason}")
         }
+        Err(reason) if crate::harness::active() => panic!(
+            "{test}: the kernel test environment is missing ({reason}); \
+             declare Need::Kernel for this test in its harness list"
+        ),
         Err(reason) => {
             eprintln!("skipping {test}: {reason}");
             None
         }
     }
+}
+
+/// The kernel test environment, probed once per process, or why it is missing.
+pub(crate) fn kernel_env() -> Result<&'static KernelEnv, &'static str> {
+    static PROBE: OnceLock<Result<KernelEnv, String>> = OnceLock::new();
+    PROBE.get_or_init(probe).as_ref().map_err(String::as_str)
 }
 
 fn probe() -> Result<KernelEnv, String> {

@@ -1,14 +1,21 @@
 //! Shared helpers for ebpf-sdk kernel tests.
 //!
 //! Kernel tests run as root on a machine with BPF and bpffs; everywhere else
-//! they must skip honestly. This crate gives every test crate the same
-//! answers:
+//! they must show as ignored, not passed, and in CI they must all run. This
+//! crate gives every test crate the same answers:
 //!
-//! - [`require_kernel`] checks capabilities (CapEff: `CAP_BPF` or
-//!   `CAP_SYS_ADMIN`, plus `CAP_NET_ADMIN`), bpffs at `/sys/fs/bpf` (mounting
-//!   it when possible) and `bpftool`. When something is missing it prints
-//!   `skipping <test>: <reason>` and returns `None` — unless
-//!   `EBPF_SDK_REQUIRE_KERNEL=1` (CI), where it panics with the reason.
+//! - [`harness!`] is the `main` of a `harness = false` test file: it lists
+//!   each test with what it [needs](harness::Need) (the kernel environment,
+//!   programs such as `ip` and `ping`, files a package installs). A test
+//!   whose needs are missing is counted as ignored, with
+//!   `ignored <test>: <reason>` on stderr; with `EBPF_SDK_REQUIRE_KERNEL=1`
+//!   (CI) it runs and fails with the reason instead. The options of
+//!   libtest's harness work as before (see [`harness`](mod@harness)).
+//! - [`require_kernel`] is the check behind [`Need::Kernel`](harness::Need::Kernel):
+//!   capabilities (CapEff: `CAP_BPF` or `CAP_SYS_ADMIN`, plus
+//!   `CAP_NET_ADMIN`), bpffs at `/sys/fs/bpf` (mounting it when possible)
+//!   and `bpftool`. A test body calls it for the [`KernelEnv`]; under the
+//!   harness it only runs when the answer is yes.
 //! - [`unique_name`] makes names that fit 15-byte map and interface names.
 //! - [`BpffsDir`] is a unique directory on bpffs, removed with every pin in it on drop.
 //! - [`TestLock`] is a cross-process `flock` lock (tests run as separate
@@ -20,14 +27,23 @@
 //! - [`Netns`] is a network namespace joined to the host by a veth pair,
 //!   with free addresses on both ends, deleted on drop; it attaches XDP
 //!   programs to the host end ([`XdpAttachment`], detached on drop).
-//!   [`require_programs`] skips (or fails in CI) when `ip`/`ping`/... are missing.
+//!   [`require_programs`] is the check behind [`Need::Programs`](harness::Need::Programs).
+//! - [`PinnedThread`] keeps the calling thread on one CPU until dropped, for
+//!   tests whose BPF program must write every event into the same CPU's ring.
+//!
+//! A test file `tests/maps.rs`, declared in `Cargo.toml` as
+//! `[[test]] name = "maps"` with `harness = false`:
 //!
 //! ```no_run
+//! use ebpf_sdk_testkit::harness::Need;
 //! use ebpf_sdk_testkit::{bpftool, require_kernel, BpffsDir};
 //!
-//! // A #[test] function:
+//! ebpf_sdk_testkit::harness! {
+//!     reads_back: [Need::Kernel],
+//! }
+//!
 //! fn reads_back() {
-//!     let Some(_env) = require_kernel("reads_back") else { return };
+//!     let _env = require_kernel("reads_back").expect("the harness checked");
 //!     let dir = BpffsDir::new("rb").unwrap();
 //!     let pin = dir.join("m");
 //!     bpftool::map_create(&pin, "hash", 4, 4, 8, "rb", 0).unwrap();
@@ -36,15 +52,22 @@
 //!     assert_eq!(entry.value.unwrap(), [2, 0, 0, 0]);
 //! } // `dir` and the pin in it are removed here.
 //! ```
+//!
+//! Without root, `cargo test --test maps` prints
+//! `ignored reads_back: needs CAP_BPF or CAP_SYS_ADMIN (CapEff 0x0); run as root`
+//! and ends with `test result: ok. 0 passed; 0 failed; 1 ignored; ...`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bpftool;
+mod cpu;
 mod env;
 mod firewall;
 mod fs;
+pub mod harness;
 pub mod netns;
 
+pub use cpu::PinnedThread;
 pub use env::{kernel_required, require_kernel, KernelEnv, REQUIRE_KERNEL_ENV};
 pub use firewall::{firewall_object, FirewallGuard, FIREWALL_LOCK};
 pub use fs::{unique_name, BpffsDir, TestLock, BPFFS_ROOT};

@@ -14,14 +14,14 @@
 //! before the interface is deleted.
 //!
 //! ```no_run
-//! use ebpf_sdk_testkit::netns::{require_programs, Netns};
-//! use ebpf_sdk_testkit::require_kernel;
+//! use ebpf_sdk_testkit::harness::Need;
+//! use ebpf_sdk_testkit::netns::Netns;
+//!
+//! ebpf_sdk_testkit::harness! {
+//!     pings: [Need::Kernel, Need::Programs(&["ip", "ping"])],
+//! }
 //!
 //! fn pings() {
-//!     let Some(_env) = require_kernel("pings") else { return };
-//!     if !require_programs("pings", &["ip", "ping"]) {
-//!         return;
-//!     }
 //!     let net = Netns::new("pings").unwrap();
 //!     let out = net
 //!         .exec("ping")
@@ -46,28 +46,42 @@ use crate::TestkitError;
 pub const NETNS_LOCK: &str = "netns";
 
 /// Checks that every program in `programs` is on `PATH` (or in the sbin
-/// directories), like [`require_kernel`](crate::require_kernel): when one is
-/// missing it prints `skipping <test>: <reason>` and returns `false`, or
-/// panics when `EBPF_SDK_REQUIRE_KERNEL=1`.
+/// directories), like [`require_kernel`](crate::require_kernel): a test
+/// listed in a [`harness`](mod@crate::harness) with
+/// [`Need::Programs`](crate::harness::Need::Programs) only runs when they
+/// are, so there it returns `true`. Anywhere else, when one is missing, it
+/// prints `skipping <test>: <reason>` and returns `false`; it panics instead
+/// when `EBPF_SDK_REQUIRE_KERNEL=1`, or under a harness when the test did
+/// not declare the need.
 #[must_use = "skip the test when this returns false"]
 pub fn require_programs(test: &str, programs: &[&str]) -> bool {
+    let Some(reason) = missing_programs(programs) else {
+        return true;
+    };
+    if kernel_required() {
+        panic!("{test}: {REQUIRE_KERNEL_ENV}=1 but {reason}");
+    }
+    if crate::harness::active() {
+        panic!("{test}: {reason}; declare Need::Programs for this test in its harness list");
+    }
+    eprintln!("skipping {test}: {reason}");
+    false
+}
+
+/// `None` when every program is installed, else which are not.
+pub(crate) fn missing_programs(programs: &[&str]) -> Option<String> {
     let missing: Vec<&str> = programs
         .iter()
         .copied()
         .filter(|p| find_program(p).is_none())
         .collect();
     if missing.is_empty() {
-        return true;
+        return None;
     }
-    let reason = format!(
-        "{} not installed (run .ci/setup: iproute2, iputils-ping, socat)",
+    Some(format!(
+        "{} not installed (`bash .ci/setup` installs what the tests use)",
         missing.join(", ")
-    );
-    if kernel_required() {
-        panic!("{test}: {REQUIRE_KERNEL_ENV}=1 but {reason}");
-    }
-    eprintln!("skipping {test}: {reason}");
-    false
+    ))
 }
 
 /// A network namespace and a veth pair into it, deleted on drop.
