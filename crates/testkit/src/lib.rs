@@ -21,6 +21,8 @@
 //!   with free addresses on both ends, deleted on drop; it attaches XDP
 //!   programs to the host end ([`XdpAttachment`], detached on drop).
 //!   [`require_programs`] skips (or fails in CI) when `ip`/`ping`/... are missing.
+//! - [`corpus`] finds the real-world eBPF objects: those Debian packages
+//!   ship (files, and skeletons embedded in programs) and our own fixtures.
 //!
 //! ```no_run
 //! use ebpf_sdk_testkit::{bpftool, require_kernel, BpffsDir};
@@ -40,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod bpftool;
+pub mod corpus;
 mod env;
 mod firewall;
 mod fs;
