@@ -377,6 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn an_incomplete_corpus_skips_or_fails() {
+        let c = Corpus {
+            missing: vec!["Debian package libbpf-tools is not installed".into()],
+            ..Corpus::default()
+        };
+        let r = std::panic::catch_unwind(|| c.require_complete("t"));
+        match kernel_required() {
+            true => assert!(r.is_err(), "must fail when the corpus is required"),
+            false => assert!(!r.unwrap()),
+        }
+        assert!(Corpus::default().require_complete("t"));
+    }
+
+    #[test]
     fn file_names_end_like_libbpf_objects() {
         let o = |name: &str, offset| CorpusObject {
             name: name.into(),

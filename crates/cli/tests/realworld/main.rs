@@ -191,6 +191,15 @@ fn size_consistency(o: &CorpusObject, m: &MapSchema) -> Vec<String> {
     out
 }
 
+/// bpftool is in /usr/sbin, which a user's PATH may lack.
+fn bpftool() -> PathBuf {
+    ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("bpftool"))
+}
+
 #[test]
 fn extract_agrees_with_bpftool() {
     let c = the_corpus();
@@ -198,11 +207,7 @@ fn extract_agrees_with_bpftool() {
     if !ebpf_sdk_testkit::require_programs("extract_agrees_with_bpftool", &["bpftool", "readelf"]) {
         return;
     }
-    let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("bpftool"));
+    let bpftool = bpftool();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("realworld-corpus");
     let paths = c.write_to(&dir).expect("write the corpus objects");
     let (mut maps, mut members, mut diffs) = (0, 0, Vec::new());
@@ -433,7 +438,7 @@ fn bpftool_comparison_notices_changes() {
     use ebpf_sdk::schema::TypeKind;
     let path = repo().join("crates/btf/tests/fixtures/realworld/addrs.bpf.o");
     let doc = ebpf_sdk::btf::extract_file(&path).unwrap();
-    let bpftool = PathBuf::from("bpftool");
+    let bpftool = bpftool();
     let g = bpftool_btf::BtfGraph::load(&bpftool, &path).unwrap();
     let members = |m: &mut MapSchema| match &mut m.value.as_mut().unwrap().kind {
         TypeKind::Struct { members } => members.clone(),
