@@ -30,7 +30,7 @@
 //! println!("{} {} key {}B value {}B", info.name, info.map_type, info.key_size, info.value_size);
 //!
 //! let key = vec![0u8; info.key_size as usize];
-//! let value = vec![0u8; map.value_buf_size()];
+//! let value = vec![0u8; map.value_buf_len()];
 //! match map.update(&key, &value, UpdateFlags::NoExist) {
 //!     Ok(()) => {}
 //!     // e.g. "update on map `ingress_node_fi` at /sys/fs/bpf/...: key exists (...)"

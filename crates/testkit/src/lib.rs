@@ -30,6 +30,8 @@
 //!   [`require_programs`] is the check behind [`Need::Programs`](harness::Need::Programs).
 //! - [`PinnedThread`] keeps the calling thread on one CPU until dropped, for
 //!   tests whose BPF program must write every event into the same CPU's ring.
+//! - [`corpus`] finds the real-world eBPF objects: those Debian packages
+//!   ship (files, and skeletons embedded in programs) and our own fixtures.
 //!
 //! A test file `tests/maps.rs`, declared in `Cargo.toml` as
 //! `[[test]] name = "maps"` with `harness = false`:
@@ -60,6 +62,7 @@
 #![deny(missing_docs)]
 
 pub mod bpftool;
+pub mod corpus;
 mod cpu;
 mod env;
 mod firewall;
