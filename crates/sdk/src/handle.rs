@@ -28,7 +28,7 @@ use crate::SdkError;
 pub struct MapHandle {
     pub(crate) schema: MapSchema,
     pub(crate) codec: EntryCodec,
-    pub(crate) map: Box<dyn MapBackend>,
+    pub(crate) map: Box<dyn MapBackend + Send + Sync>,
     /// The same map when it is a kernel map (for fd-valued updates).
     kernel: Option<Map>,
     pin: Option<PathBuf>,
@@ -183,7 +183,10 @@ impl MapHandle {
 
     /// Uses any backend (e.g. [`ebpf_sdk_backend::FakeMap`] in tests). Map
     /// type and sizes are checked; layouts are checked by [`MapHandle::open`].
-    pub fn with_backend(schema: &MapSchema, map: Box<dyn MapBackend>) -> Result<Self, SdkError> {
+    pub fn with_backend(
+        schema: &MapSchema,
+        map: Box<dyn MapBackend + Send + Sync>,
+    ) -> Result<Self, SdkError> {
         let pin = map.context().path.clone().unwrap_or_default();
         check_shape(schema, map.info(), &pin)?;
         let codec = EntryCodec::new(schema, map.ncpus())?;

@@ -88,3 +88,12 @@ pub use handle::{Decoded, Iter, MapHandle};
 pub use object::{Object, DEFAULT_PIN_DIR};
 pub use scan::{candidates, scan_pinned, Pinned, PinnedKind, MAX_SCAN_DEPTH};
 pub use typed::TypedIter;
+
+// Handles, objects and errors cross threads (a server, a Python binding).
+const _: () = {
+    const fn is<T: Send + Sync>() {}
+    is::<MapHandle>();
+    is::<Object>();
+    is::<SdkError>();
+    is::<EntryCodec>();
+};
