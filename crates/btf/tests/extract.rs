@@ -31,7 +31,7 @@ fn extract(rel: &str) -> Document {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(repo().join("schemas/ebpf-sdk-schema.v1.json")).unwrap();
+    let text = std::fs::read_to_string(repo().join("schemas/ebpf-sdk-schema.v2.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     jsonschema::draft202012::new(&schema).unwrap()
 }

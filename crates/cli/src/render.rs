@@ -253,10 +253,7 @@ pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> 
     )?;
     for m in &doc.maps {
         let flags = m.flags.to_string();
-        let pin = match m.pinning {
-            ebpf_sdk::schema::Pinning::ByName => "by_name",
-            ebpf_sdk::schema::Pinning::None => "none",
-        };
+        let pin = m.pinning.name();
         writeln!(
             out,
             "{:w$}  {:17} {:>5} {:>6} {:>8}  {:22} {pin}",
