@@ -131,7 +131,6 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-
 /// The name of a global data map described from the kernel: the name
 /// libbpf gave it, which the kernel keeps 15 bytes of. A custom section's
 /// map is named after the section, so its whole name is the DATASEC's;

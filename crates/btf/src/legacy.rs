@@ -86,7 +86,7 @@ pub(crate) fn legacy_maps(
 
 /// The size of one definition: the section divided evenly among the symbols.
 fn definition_size(ctx: &Ctx<'_>, section: usize, maps: usize) -> Result<usize, ExtractError> {
-    if section == 0 || section % maps != 0 {
+    if section == 0 || !section.is_multiple_of(maps) {
         return Err(ctx.map_err(
             "maps",
             format!(
@@ -302,4 +302,130 @@ fn link_inner_maps(ctx: &Ctx<'_>, defs: &mut [Def]) -> Result<(), ExtractError> 
         defs[i].schema.inner_map = Some(Box::new(inner));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::OnceCell;
+
+    fn ctx() -> Ctx<'static> {
+        Ctx {
+            path: "t.o",
+            endian: ByteOrder::Little,
+            obj_name: "t".into(),
+            data: b"abc",
+            object_id: OnceCell::new(),
+        }
+    }
+
+    fn words(w: &[u32]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    fn def(bytes: &[u8]) -> Result<Def, String> {
+        definition(&ctx(), None, "m", bytes).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sizes_select_the_layout() {
+        // libbpf's 20 bytes; a shorter definition is zero-filled.
+        let d = def(&words(&[1, 4, 8, 16, 1])).unwrap();
+        let s = &d.schema;
+        assert_eq!(
+            (s.map_type, s.key_size, s.value_size),
+            (MapType::Hash, 4, 8)
+        );
+        assert_eq!(
+            (s.max_entries, s.flags.bits(), &s.pinning),
+            (16, 1, &Pinning::None)
+        );
+        let d = def(&words(&[2, 4, 4, 2])).unwrap();
+        assert_eq!(d.schema.flags.bits(), 0);
+        // iproute2's 28 and 36 bytes.
+        let d = def(&words(&[1, 4, 8, 16, 0, 7, 2])).unwrap();
+        assert_eq!((d.id, &d.schema.pinning), (7, &Pinning::GlobalNs));
+        let d = def(&words(&[12, 4, 4, 4, 0, 0, 1, 42, 0])).unwrap();
+        assert_eq!(d.inner_id, 42);
+        assert_eq!(
+            d.schema.pinning,
+            Pinning::ObjectNs("a9993e364706816aba3e25717850c26c9cd0d89d".into())
+        );
+        let d = def(&words(&[1, 4, 4, 4, 0, 0, 9, 0, 0])).unwrap();
+        assert_eq!(d.schema.pinning, Pinning::Custom(9));
+        // Zero bytes past the known fields are fine.
+        assert!(def(&words(&[1, 4, 8, 16, 0, 0])).is_ok());
+        assert!(def(&words(&[1, 4, 8, 16, 0, 0, 2, 0, 0, 0])).is_ok());
+    }
+
+    #[test]
+    fn bytes_no_layout_defines_are_reported() {
+        let e = def(&words(&[1, 4, 2, 1, 0, 1])).err().unwrap();
+        assert_eq!(
+            e,
+            "t.o: map `m`: legacy map definition of 24 bytes is not understood: byte 20 is not \
+             zero (bytes 20..24 are 01000000), and neither libbpf's struct bpf_map_def (20 \
+             bytes) nor iproute2's struct bpf_elf_map (28 or 36 bytes) has a field there"
+        );
+        let e = def(&words(&[1, 4, 2, 1, 0, 0, 0, 0, 0, 5])).err().unwrap();
+        assert!(
+            e.contains("definition of 40 bytes") && e.contains("byte 36"),
+            "{e}"
+        );
+        let e = def(&words(&[1, 4, 2, 1, 0, 0, 0, 3])).err().unwrap();
+        assert!(
+            e.contains("definition of 32 bytes") && e.contains("byte 28"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn implied_sizes_are_filled_in() {
+        // A perf event array without sizes: u32 index -> u32 fd.
+        let d = def(&words(&[4, 0, 0, 4096, 0])).unwrap();
+        let s = &d.schema;
+        assert_eq!((s.key_size, s.value_size), (4, 4));
+        assert_eq!(s.value.as_ref().unwrap().name, "unsigned int");
+        // Map-in-map without a value size: a 4-byte fd or id.
+        let d = def(&words(&[12, 4, 0, 2, 0])).unwrap();
+        assert_eq!(d.schema.value_size, 4);
+        assert_eq!(d.schema.key.as_ref().unwrap().name, "opaque[4]");
+    }
+
+    #[test]
+    fn inner_maps_are_linked_by_id() {
+        let mut defs = vec![
+            def(&words(&[1, 4, 4, 16, 0, 42, 2, 0, 0])).unwrap(),
+            def(&words(&[12, 4, 4, 4, 0, 0, 2, 42, 0])).unwrap(),
+        ];
+        defs[0].schema.name = "inner".into();
+        defs[1].schema.name = "outer".into();
+        link_inner_maps(&ctx(), &mut defs).unwrap();
+        let inner = defs[1].schema.inner_map.as_ref().unwrap();
+        assert_eq!((inner.name.as_str(), inner.max_entries), ("inner", 16));
+        assert!(defs[0].schema.inner_map.is_none());
+
+        let mut defs = vec![def(&words(&[12, 4, 4, 4, 0, 0, 0, 7, 0])).unwrap()];
+        let e = link_inner_maps(&ctx(), &mut defs).unwrap_err().to_string();
+        assert!(
+            e.ends_with("inner_id 7 names no map: no definition has id 7"),
+            "{e}"
+        );
+        let mut defs = vec![def(&words(&[1, 4, 4, 4, 0, 0, 0, 7, 0])).unwrap()];
+        let e = link_inner_maps(&ctx(), &mut defs).unwrap_err().to_string();
+        assert!(
+            e.ends_with("inner_id 7 is set, but a hash holds no inner maps"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sections_must_divide_evenly() {
+        assert_eq!(definition_size(&ctx(), 72, 2).unwrap(), 36);
+        let e = definition_size(&ctx(), 50, 3).unwrap_err().to_string();
+        assert!(
+            e.contains("50-byte maps section does not divide into 3"),
+            "{e}"
+        );
+    }
 }

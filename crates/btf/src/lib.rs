@@ -527,7 +527,10 @@ mod tests {
         );
         assert_eq!(internal_map_name("fw", ".bss"), "fw.bss");
         assert_eq!(internal_map_name("a-b", ".data"), "a_b.data");
-        assert_eq!(internal_map_name("tcpconnect", ".kconfig"), "tcpconn.kconfig");
+        assert_eq!(
+            internal_map_name("tcpconnect", ".kconfig"),
+            "tcpconn.kconfig"
+        );
         // Custom sections keep their own name, not the object's.
         assert_eq!(internal_map_name("lb", ".data.custom"), ".data.custom");
         assert_eq!(

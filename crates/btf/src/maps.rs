@@ -230,4 +230,3 @@ fn read_map_def(
     }
     Ok(def)
 }
-

@@ -341,7 +341,9 @@ impl Resolver<'_> {
             if end.is_none_or(|e| e > u64::from(size)) {
                 return err(
                     id,
-                    format!("{sec_name}: variable `{vname}` at {off} runs past the {size}-byte section"),
+                    format!(
+                        "{sec_name}: variable `{vname}` at {off} runs past the {size}-byte section"
+                    ),
                 );
             }
             let off = off as u32; // < size, a u32

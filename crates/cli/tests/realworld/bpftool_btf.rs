@@ -382,9 +382,18 @@ fn compare_annotation(g: &BtfGraph, m: &MapSchema, out: &mut Vec<String>) -> Res
         .iter()
         .find(|(_, t)| t["kind"] == "STRUCT" && t["name"] == container.as_str());
     let Some((_, st)) = found else {
-        for (side, node, id) in [("key", &m.key, m.btf_key_type_id), ("value", &m.value, m.btf_value_type_id)] {
-            if id.is_some() || node.as_ref().is_some_and(|n| !matches!(n.kind, TypeKind::Opaque) && n.size != 4) {
-                out.push(format!("{side}: bpftool shows no {container}, but ours is typed"));
+        for (side, node, id) in [
+            ("key", &m.key, m.btf_key_type_id),
+            ("value", &m.value, m.btf_value_type_id),
+        ] {
+            if id.is_some()
+                || node
+                    .as_ref()
+                    .is_some_and(|n| !matches!(n.kind, TypeKind::Opaque) && n.size != 4)
+            {
+                out.push(format!(
+                    "{side}: bpftool shows no {container}, but ours is typed"
+                ));
             }
         }
         return Ok(());
