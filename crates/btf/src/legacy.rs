@@ -157,7 +157,8 @@ fn definition(
     let (key, value, key_id, value_id) = match typed {
         Some(t) => (Some(t.key), Some(t.value), Some(t.key_id), Some(t.value_id)),
         None => {
-            let key = match implied {
+            // Indexed maps are indexed by a u32.
+            let key = match map_type.indexed() {
                 true => fd_sized(key_size),
                 false => None,
             };
@@ -389,6 +390,9 @@ mod tests {
         // Map-in-map without a value size: a 4-byte fd or id.
         let d = def(&words(&[12, 4, 0, 2, 0])).unwrap();
         assert_eq!(d.schema.value_size, 4);
+        assert_eq!(d.schema.key.as_ref().unwrap().name, "unsigned int");
+        // A hash's key stays bytes.
+        let d = def(&words(&[1, 4, 0, 2, 0])).unwrap();
         assert_eq!(d.schema.key.as_ref().unwrap().name, "opaque[4]");
     }
 

@@ -93,6 +93,10 @@ fn btf_map(
     let (mut key, key_id) = side(def.key, def.key_size, "key")?;
     let (mut value, mut value_id) = side(def.value, def.value_size, "value")?;
     let mut record = None;
+    // An index declared by size only (`__uint(key_size, 4)`) is a u32.
+    if map_type.indexed() && key_id.is_none() && key.as_ref().is_some_and(|k| k.size == 4) {
+        key = Some(u32_node());
+    }
     // libbpf's defaults for map types whose sizes are implied.
     if matches!(map_type, MapType::PerfEventArray | MapType::CgroupArray) {
         // u32 index -> u32 fd.
