@@ -225,7 +225,7 @@ fn every_firewall_map_round_trips_template_fill_encode_decode() {
     assert_eq!(code, 2, "{err}");
     assert_eq!(
         err.trim(),
-        format!("error: {events}: nothing to write into a perf_event_array: {why}")
+        format!("error: {events} (perf_event_array): nothing to write: {why}")
     );
     for m in doc
         .maps

@@ -126,7 +126,7 @@ pub enum SdkError {
     /// Writing entries into a map that holds none a user writes (a ring
     /// buffer, a user ring buffer, an arena, a perf event array): what the
     /// map is for, and what reads it ([`MapType::nothing_to_write`]).
-    #[error("{map}: nothing to write into a {map_type}: {why}")]
+    #[error("{map} ({map_type}): nothing to write: {why}")]
     NothingToWrite {
         /// Map name.
         map: String,

@@ -576,7 +576,7 @@ fn maps_with_nothing_to_write_say_what_they_are_for() {
     assert_eq!(
         e,
         format!(
-            "events: nothing to write into a perf_event_array: {}",
+            "events (perf_event_array): nothing to write: {}",
             schema.map_type.nothing_to_write().unwrap()
         )
     );
