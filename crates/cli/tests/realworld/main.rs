@@ -169,9 +169,34 @@ fn every_object_extracts() {
     );
 }
 
-/// The key and value trees are as large as the sizes the map reports.
+/// The key and value trees are as large as the sizes the map reports, and
+/// those are the sizes the kernel's map has: 4/4 for perf event and cgroup
+/// arrays (whatever record type or none a definition declares), a 4-byte
+/// value for map-in-map and program arrays; a custom data section's map is
+/// named after the section, as libbpf names it (issue 13 item 7 and the
+/// gaps the survey found).
 fn size_consistency(o: &CorpusObject, m: &MapSchema) -> Vec<String> {
     let mut out = Vec::new();
+    let kernel_sizes = match m.map_type {
+        ebpf_sdk::MapType::PerfEventArray | ebpf_sdk::MapType::CgroupArray => Some((Some(4), 4)),
+        t if t.holds_object_refs() => Some((None, 4)),
+        _ => None,
+    };
+    if let Some((key, value)) = kernel_sizes {
+        if key.is_some_and(|k| k != m.key_size) || m.value_size != value {
+            out.push(format!(
+                "{}: {}: a {} has key {} value {}, the kernel's map {key:?}/{value}",
+                o.name, m.name, m.map_type, m.key_size, m.value_size
+            ));
+        }
+    }
+    let custom = m.section.get(1..).is_some_and(|s| s.contains('.'));
+    if m.origin == MapOrigin::GlobalData && custom && m.name != m.section {
+        out.push(format!(
+            "{}: {}: the map of section {} is named {}, not as the section",
+            o.name, m.name, m.section, m.name
+        ));
+    }
     for (side, node, size) in [
         ("key", &m.key, m.key_size),
         ("value", &m.value, m.value_size),
