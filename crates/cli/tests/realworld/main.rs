@@ -13,8 +13,13 @@
 //! - `encode(decode(b)) == b & significant_bits` for arbitrary bytes, on
 //!   every key and value layout of the corpus;
 //! - our fixtures' address, union, 128-bit, `_Bool` and bitfield shapes
-//!   encode to the bytes gcc lays out (`vs_gcc`), with the forms issue 13
-//!   asks for listed while pending.
+//!   encode to the bytes gcc lays out (`vs_gcc`), in the forms issue 13
+//!   asks for too (addresses as text in every shape), and what it says to
+//!   refuse is refused;
+//! - maps with nothing to write (ring buffers, arenas, perf event arrays)
+//!   say what they are for instead of offering a template;
+//! - perf event and cgroup arrays and map-in-map have the kernel's sizes,
+//!   and custom data sections are named as libbpf names them.
 //!
 //! A Debian package that is not installed skips its part with a message,
 //! and fails the test when `EBPF_SDK_REQUIRE_KERNEL=1` (CI). Run with

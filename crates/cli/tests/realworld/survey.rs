@@ -48,7 +48,7 @@ fn address_shape(name: &str, node: &TypeNode) -> Option<&'static str> {
         } if int_of(element, 2) && looks_like_address(name) => Some("16-bit halves [8]"),
         TypeKind::Array {
             len: 16, element, ..
-        } if int_of(element, 1) && looks_like_address(name) => Some("bytes [16] (works today)"),
+        } if int_of(element, 1) && looks_like_address(name) => Some("bytes [16]"),
         TypeKind::Int { .. } if node.size == 16 && looks_like_address(name) => Some("__int128"),
         TypeKind::Union { members } if node.size == 16 || node.size == 4 => {
             let views = members
