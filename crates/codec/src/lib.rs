@@ -7,8 +7,9 @@
 //! [`Codec::encode_value_into`], per-CPU aware variants), and bytes back into
 //! a [`Value`] ([`Codec::decode_key`], [`Codec::decode_value`]) that is
 //! itself valid input giving the same bytes. [`template`] writes a commented
-//! YAML skeleton of a map's key and value; [`legacy`] converts the earlier
-//! Python tool's verbose template format.
+//! YAML skeleton of a map's key and value; [`map_json_schema`] the JSON
+//! Schema of a map's entry files, for editors; [`legacy`] converts the
+//! earlier Python tool's verbose template format.
 //!
 //! Layout comes only from the schema: member offsets, bit offsets and sizes
 //! as given (packed structs are members at odd offsets), integers in the
@@ -95,6 +96,7 @@
 mod convert;
 mod error;
 mod fastjson;
+mod json_schema;
 pub mod legacy;
 mod plan;
 mod sugar;
@@ -103,6 +105,9 @@ mod value;
 
 pub use convert::{from_value, to_value};
 pub use error::CodecError;
+pub use json_schema::{
+    map_json_schema, state_json_schema, yaml_modeline, JsonSchemaOptions, JSON_SCHEMA_DRAFT,
+};
 pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;
@@ -315,14 +320,12 @@ impl Codec {
                 })
                 .into_error(plan.root()))
             } else {
-                items
-                    .iter()
-                    .zip(buf.chunks_exact_mut(stride.max(1)))
-                    .enumerate()
-                    .try_for_each(|(cpu, (item, slot))| {
-                        plan::encode(plan.node(), item, &mut slot[..size])
-                            .map_err(|f| f.into_error(&format!("{}[cpu {cpu}]", plan.root())))
-                    })
+                // By index: a zero-sized value's items are checked too.
+                items.iter().enumerate().try_for_each(|(cpu, item)| {
+                    let at = cpu * stride;
+                    plan::encode(plan.node(), item, &mut buf[at..at + size])
+                        .map_err(|f| f.into_error(&format!("{}[cpu {cpu}]", plan.root())))
+                })
             }
         } else if ncpus == 0 {
             Err(Fault::new(FaultKind::PerCpuCount { ncpus, given: 1 }).into_error(plan.root()))

@@ -64,14 +64,29 @@ pub(crate) fn mask(bits: u32) -> u128 {
     }
 }
 
-/// The C range of an integer of `bits` bits: `0..=65535`, `-128..=127`.
-pub(crate) fn range_text(bits: u32, signed: bool) -> String {
+/// The smallest and largest integer of `bits` bits (1..=128): what
+/// [`Wide::to_bits`] accepts, and what messages and JSON Schemas state.
+pub(crate) fn int_bounds(bits: u32, signed: bool) -> (Wide, Wide) {
     let m = mask(bits);
     if signed {
-        format!("-{}..={}", (m >> 1) + 1, m >> 1)
+        let min = Wide {
+            neg: true,
+            mag: (m >> 1) + 1,
+        };
+        let max = Wide {
+            neg: false,
+            mag: m >> 1,
+        };
+        (min, max)
     } else {
-        format!("0..={m}")
+        (Wide { neg: false, mag: 0 }, Wide { neg: false, mag: m })
     }
+}
+
+/// The C range of an integer of `bits` bits: `0..=65535`, `-128..=127`.
+pub(crate) fn range_text(bits: u32, signed: bool) -> String {
+    let (min, max) = int_bounds(bits, signed);
+    format!("{min}..={max}")
 }
 
 /// Sign-extends the low `bits` bits.
@@ -233,6 +248,122 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CodecError> {
     Ok((addr, len))
 }
 
+// ---------------------------------------------------------------------------
+// The same text forms as regular expressions, for JSON Schema `pattern`s.
+//
+// Each pattern accepts exactly the text the parser it names accepts, except
+// where its comment says otherwise; the tests below check every one against
+// its parser on random text. They use only syntax that ECMA-262 (what JSON
+// Schema patterns are, and what editors run) and Rust's regex crate read the
+// same way: no `\s`, `\d` or `\w`, no look-around.
+// ---------------------------------------------------------------------------
+
+/// One character `str::trim` removes (Unicode White_Space).
+pub(crate) const TRIM: &str =
+    r"[\t\n\u000B\u000C\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+
+/// `0x` and hex digits with `_` between them: [`parse_int_text`]'s hex form
+/// without a sign (what `_Bool` and float raw bits take).
+pub(crate) const HEX_INT: &str = "0[xX][0-9a-fA-F](?:_*[0-9a-fA-F])*";
+
+/// [`parse_int_text`] of trimmed text, except that it cannot see the 128-bit
+/// magnitude limit (nor any field's range).
+pub(crate) const INT_TEXT: &str = "[+-]?(?:0[xX][0-9a-fA-F](?:_*[0-9a-fA-F])*\
+     |0[oO][0-7](?:_*[0-7])*|0[bB][01](?:_*[01])*|[0-9](?:_*[0-9])*)";
+
+/// One decimal octet of an IPv4 address: 0..=255, no leading zeros.
+const OCTET: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+
+/// [`parse_ipv4`]: the standard library's `Ipv4Addr` text.
+pub(crate) fn ipv4_pattern() -> String {
+    format!(r"(?:{OCTET}\.){{3}}{OCTET}")
+}
+
+/// [`parse_ipv6`]: the standard library's `Ipv6Addr` text: eight groups of
+/// one to four hex digits, or the last two as an IPv4 address, or fewer
+/// groups around one `::` that stands for at least one zero group.
+pub(crate) fn ipv6_pattern() -> String {
+    const H: &str = "[0-9a-fA-F]{1,4}";
+    let v4 = ipv4_pattern();
+    // `n` groups, each followed by a colon.
+    let groups = |n: usize| {
+        if n == 0 {
+            String::new()
+        } else {
+            format!("(?:{H}:){{{n}}}")
+        }
+    };
+    // Up to `max` groups separated by colons (none at all when `max` is 0),
+    // the last two of them possibly an IPv4 address.
+    let tail = |max: usize| -> String {
+        let hex = match max {
+            0 => return String::new(),
+            1 => H.to_string(),
+            _ => format!("(?:{H}:){{0,{}}}{H}", max - 1),
+        };
+        if max >= 2 {
+            let v4_after = match max - 2 {
+                0 => String::new(),
+                k => format!("(?:{H}:){{0,{k}}}"),
+            };
+            format!("(?:{v4_after}{v4}|{hex})?")
+        } else {
+            format!("(?:{hex})?")
+        }
+    };
+    let mut alts = vec![format!("{}{H}", groups(7)), format!("{}{v4}", groups(6))];
+    // `head` groups before `::`, at most `7 - head` after it.
+    for head in 0..=7 {
+        let before = match head {
+            0 => String::new(),
+            n => format!("{}{H}", groups(n - 1)),
+        };
+        alts.push(format!("{before}::{}", tail(7 - head)));
+    }
+    format!("(?:{})", alts.join("|"))
+}
+
+/// One byte of a MAC address as `u8::from_str_radix(_, 16)` reads it: one
+/// or two hex digits, or `+` and one.
+const MAC_BYTE: &str = r"(?:[0-9a-fA-F]{1,2}|\+[0-9a-fA-F])";
+
+/// [`parse_mac`]: six bytes separated by `:`, or all by `-`.
+pub(crate) fn mac_pattern() -> String {
+    format!("(?:{MAC_BYTE}(?::{MAC_BYTE}){{5}}|{MAC_BYTE}(?:-{MAC_BYTE}){{5}})")
+}
+
+/// [`parse_hex_bytes`] of text giving at most `max` bytes (exactly `max`
+/// when `exact`): `0x`, then pairs of hex digits with `_`, ` ` and `:`
+/// anywhere after the `0x`.
+pub(crate) fn hex_bytes_pattern(max: usize, exact: bool) -> String {
+    const SEP: &str = "[_ :]*";
+    const D: &str = "[0-9a-fA-F]";
+    let count = if exact {
+        format!("{{{max}}}")
+    } else {
+        format!("{{0,{max}}}")
+    };
+    format!("0[xX]{SEP}(?:{D}{SEP}{D}{SEP}){count}")
+}
+
+/// What `f64::from_str` reads: a sign, then `inf`, `infinity` or `nan` in
+/// any case, or decimal digits with a point and an exponent.
+pub(crate) const FLOAT_TEXT: &str = "[+-]?(?:[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN]\
+     |(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)(?:[eE][+-]?[0-9]+)?)";
+
+/// Text without a NUL byte (what a `char[N]` string must be).
+pub(crate) const NO_NUL: &str = r"[^\u0000]*";
+
+/// `core` as the whole text; with `trimmed`, with the whitespace `str::trim`
+/// removes around it.
+pub(crate) fn whole(core: &str, trimmed: bool) -> String {
+    if trimmed {
+        format!("^{TRIM}*(?:{core}){TRIM}*$")
+    } else {
+        format!("^(?:{core})$")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +462,210 @@ mod tests {
             parse_cidr("10.0.0.1/8").unwrap_err().to_string(),
             "cidr: expected an address/prefix-length such as 10.0.0.0/8 or fd00::/64 for CIDR, got \"10.0.0.1/8\" (host bits set)"
         );
+    }
+
+    /// A JSON Schema `pattern` as a validator (the ECMA-262 dialect that
+    /// the `jsonschema` crate implements), so the test reads the pattern as
+    /// a JSON Schema consumer does.
+    fn pattern(p: &str) -> impl Fn(&str) -> bool {
+        let v = jsonschema::draft7::new(&serde_json::json!({"type": "string", "pattern": p}))
+            .unwrap_or_else(|e| panic!("{p}: {e}"));
+        move |s: &str| v.is_valid(&serde_json::Value::from(s))
+    }
+
+    /// Deterministic pseudo-random text (xorshift64*): `n` strings of up to
+    /// `max_len` characters from `alphabet`, and `n` edits (a character
+    /// deleted, replaced or inserted) of each of `seeds`.
+    fn texts(alphabet: &[char], max_len: usize, seeds: &[String], n: usize) -> Vec<String> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |below: usize| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as usize % below.max(1)
+        };
+        let mut out: Vec<String> = seeds.to_vec();
+        for _ in 0..n {
+            let len = next(max_len + 1);
+            out.push((0..len).map(|_| alphabet[next(alphabet.len())]).collect());
+        }
+        for seed in seeds {
+            for _ in 0..n / seeds.len().max(1) + 1 {
+                let mut chars: Vec<char> = seed.chars().collect();
+                for _ in 0..=next(2) {
+                    let at = next(chars.len() + 1);
+                    let c = alphabet[next(alphabet.len())];
+                    match next(3) {
+                        0 if at < chars.len() => {
+                            chars.remove(at);
+                        }
+                        1 if at < chars.len() => chars[at] = c,
+                        _ => chars.insert(at, c),
+                    }
+                }
+                out.push(chars.into_iter().collect());
+            }
+        }
+        out
+    }
+
+    /// Asserts that `re` (a whole-text pattern) matches exactly the texts
+    /// `parser` accepts; returns how many of `samples` were accepted.
+    fn same(name: &str, re: &str, samples: &[String], parser: impl Fn(&str) -> bool) -> usize {
+        let m = pattern(re);
+        let mut accepted = 0;
+        for s in samples {
+            let (want, got) = (parser(s), m(s));
+            assert_eq!(got, want, "{name}: pattern {got}, parser {want} for {s:?}");
+            accepted += usize::from(want);
+        }
+        accepted
+    }
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn trim_class_is_what_trim_removes() {
+        let m = pattern(&format!("^{TRIM}$"));
+        for c in (0u32..0x3100).chain([0xfeff, 0xffff, 0x1_0000]) {
+            let Some(c) = char::from_u32(c) else { continue };
+            assert_eq!(m(&c.to_string()), c.is_whitespace(), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn int_text_pattern_is_parse_int_text() {
+        let seeds: Vec<String> = [
+            "0x1F", "-0x10", "0o17", "0b101", "1_000", "+7", " 42 ", "0", "-0",
+        ]
+        .map(String::from)
+        .to_vec();
+        let alphabet = chars("0123456789abcdefxXoObB_+- \t\u{85}");
+        let samples = texts(&alphabet, 12, &seeds, 20_000);
+        let n = same("int text", &whole(INT_TEXT, true), &samples, |s| {
+            parse_int_text(s).is_some()
+        });
+        assert!(n > 1000, "{n} accepted");
+        // Beyond 128 bits the parser refuses what the pattern cannot tell.
+        let big = "340282366920938463463374607431768211456";
+        assert!(pattern(&whole(INT_TEXT, true))(big) && parse_int_text(big).is_none());
+    }
+
+    #[test]
+    fn address_patterns_are_the_std_parsers() {
+        let mut seeds = Vec::new();
+        let mut x = 0x0123_4567_89ab_cdefu128;
+        for i in 0..300u32 {
+            x = x
+                .wrapping_mul(0x2545_f491_4f6c_dd1d_2545_f491_4f6c_dd1d)
+                .rotate_left(17)
+                ^ u128::from(i);
+            // Runs of zero groups, so `::` appears in every position.
+            let zeros = (x >> 64) as u16;
+            let groups: Vec<u16> = (0..8)
+                .map(|g| {
+                    if zeros & (1 << g) != 0 {
+                        0
+                    } else {
+                        (x >> (g * 16)) as u16
+                    }
+                })
+                .collect();
+            let mut o = [0u8; 16];
+            for (g, v) in groups.iter().enumerate() {
+                o[2 * g..2 * g + 2].copy_from_slice(&v.to_be_bytes());
+            }
+            let a = std::net::Ipv6Addr::from(o);
+            seeds.push(a.to_string());
+            seeds.push(format!("{a:?}").to_uppercase());
+            let full: Vec<String> = groups.iter().map(|g| format!("{g:x}")).collect();
+            seeds.push(full.join(":"));
+            seeds.push(format!(
+                "{}:{}",
+                full[..6].join(":"),
+                std::net::Ipv4Addr::from(x as u32)
+            ));
+            seeds.push(format!(
+                "::ffff:{}",
+                std::net::Ipv4Addr::from((x >> 32) as u32)
+            ));
+            seeds.push(std::net::Ipv4Addr::from(x as u32).to_string());
+        }
+        let alphabet = chars("0123456789abcdefABCDEF:.:.:");
+        let samples = texts(&alphabet, 24, &seeds, 30_000);
+        let v6 = same("IPv6", &whole(&ipv6_pattern(), false), &samples, |s| {
+            parse_ipv6(s).is_some()
+        });
+        let v4 = same("IPv4", &whole(&ipv4_pattern(), false), &samples, |s| {
+            parse_ipv4(s).is_some()
+        });
+        assert!(v6 > 1000 && v4 > 300, "{v6} IPv6 and {v4} IPv4 accepted");
+    }
+
+    #[test]
+    fn mac_and_hex_byte_patterns_are_their_parsers() {
+        let seeds: Vec<String> = [
+            "02:00:5e:10:00:01",
+            "AA-bb-0c-dd-ee-ff",
+            "a:b:c:d:e:f",
+            "+a:bb:cc:dd:ee:ff",
+            "0x0a0B",
+            "0xde_ad be:ef",
+            "0x",
+            "0X 01 02 03",
+            "0x01_02_03_04_05_06",
+            "0x0102",
+        ]
+        .map(String::from)
+        .to_vec();
+        let alphabet = chars("0123456789abcdefABCDEFxX:-+_ ");
+        let samples = texts(&alphabet, 20, &seeds, 20_000);
+        let macs = same("MAC", &whole(&mac_pattern(), false), &samples, |s| {
+            parse_mac(s).is_some()
+        });
+        assert!(macs > 200, "{macs} MACs accepted");
+        for max in [0, 1, 3, 4, 6] {
+            let upto = same(
+                "hex bytes",
+                &whole(&hex_bytes_pattern(max, false), false),
+                &samples,
+                |s| parse_hex_bytes(s).is_ok_and(|b| b.len() <= max),
+            );
+            let exact = same(
+                "hex bytes, exact",
+                &whole(&hex_bytes_pattern(max, true), false),
+                &samples,
+                |s| parse_hex_bytes(s).is_ok_and(|b| b.len() == max),
+            );
+            assert!(
+                upto > 100 && exact > 5,
+                "{upto} and {exact} accepted for {max}"
+            );
+        }
+    }
+
+    #[test]
+    fn float_pattern_is_f64_from_str() {
+        let seeds: Vec<String> = [
+            "1.5",
+            "-2.25e10",
+            ".5",
+            "5.",
+            "inf",
+            "-Infinity",
+            "NaN",
+            "+nan",
+            "1E-3",
+        ]
+        .map(String::from)
+        .to_vec();
+        let alphabet = chars("0123456789.eE+-infatyINFATY_x");
+        let samples = texts(&alphabet, 12, &seeds, 20_000);
+        let n = same("float", &whole(FLOAT_TEXT, false), &samples, |s| {
+            s.parse::<f64>().is_ok()
+        });
+        assert!(n > 1000, "{n} accepted");
     }
 }

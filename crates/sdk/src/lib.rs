@@ -50,7 +50,8 @@
 //!   diff, prune and backup.
 //! - [`to_value`] / [`from_value`]: any serde type <-> [`Value`].
 //! - [`EntryReader`], [`parse_entries`]: entry files in every shape users
-//!   write them.
+//!   write them; [`Object::json_schema`] the JSON Schema of those files,
+//!   for editors.
 //! - [`scan_pinned`]: what is pinned under a bpffs directory.
 //! - [`SdkError`]: every failure, with [`InputError`] saying where in the
 //!   input.
@@ -73,7 +74,7 @@ pub use ebpf_sdk_backend as backend;
 pub use ebpf_sdk_backend::UpdateFlags;
 pub use ebpf_sdk_btf as btf;
 pub use ebpf_sdk_codec as codec;
-pub use ebpf_sdk_codec::{from_value, sum_per_cpu, to_value, Value};
+pub use ebpf_sdk_codec::{from_value, sum_per_cpu, to_value, JsonSchemaOptions, Value};
 pub use ebpf_sdk_schema as schema;
 pub use ebpf_sdk_schema::{MapFlags, MapSchema, MapType};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ebpf_sdk_backend::Map;
 use ebpf_sdk_btf::KernelMapInfo;
-use ebpf_sdk_codec::{CodecOptions, Plan, Value};
+use ebpf_sdk_codec::{CodecOptions, JsonSchemaOptions, Plan, Value};
 use ebpf_sdk_schema::{ByteOrder, Document, MapSchema, Pinning, TypeNode};
 
 use crate::entry_codec::EntryCodec;
@@ -174,6 +174,65 @@ impl Object {
             1
         };
         EntryCodec::new(map, ncpus)
+    }
+
+    /// The JSON Schema (draft-07) of the entry files `apply`, `update -f`
+    /// and `create -f` read, for editors (the YAML language server in VS
+    /// Code, Neovim, Helix, ... validates and completes a file with it).
+    /// With one name: that map's entries, as one entry, a list (what `dump`
+    /// prints) or a state file; with several, or none for every map: a
+    /// state file `maps: {NAME: [entries]}` for those maps. Generated from
+    /// the encoder's own compiled plans ([`ebpf_sdk_codec::map_json_schema`]).
+    /// A per-CPU value list must have [`JsonSchemaOptions::ncpus`] values
+    /// when that is given.
+    ///
+    /// ```
+    /// use ebpf_sdk::{JsonSchemaOptions, Object};
+    ///
+    /// let fw = concat!(env!("CARGO_MANIFEST_DIR"), "/../../firewall-ebpf/firewall.bpf.o");
+    /// let obj = Object::from_elf(fw)?;
+    /// let schema = obj.json_schema(&["ingress_node_firewall_table_map"], &JsonSchemaOptions::default())?;
+    /// assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    /// std::fs::write(std::env::temp_dir().join("table.schema.json"), schema.to_string()).unwrap();
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
+    pub fn json_schema(
+        &self,
+        names: &[&str],
+        options: &JsonSchemaOptions,
+    ) -> Result<serde_json::Value, SdkError> {
+        let layout = |what: String| {
+            move |source| SdkError::Layout {
+                what,
+                source: Box::new(source),
+            }
+        };
+        match names {
+            [name] => {
+                let map = self.map(name)?;
+                if let Some(why) = map.map_type.nothing_to_write() {
+                    return Err(SdkError::NothingToWrite {
+                        map: map.name.clone(),
+                        map_type: map.map_type,
+                        why,
+                    });
+                }
+                ebpf_sdk_codec::map_json_schema(map, options)
+                    .map_err(layout(format!("schema of `{}`", map.name)))
+            }
+            _ => {
+                let maps = if names.is_empty() {
+                    self.maps().iter().collect()
+                } else {
+                    names
+                        .iter()
+                        .map(|n| self.map(n))
+                        .collect::<Result<Vec<_>, _>>()?
+                };
+                ebpf_sdk_codec::state_json_schema(&maps, options)
+                    .map_err(layout(format!("schema of {}", self.doc.source.path)))
+            }
+        }
     }
 
     /// Records where the map called `name` is pinned (what `enrich` does);

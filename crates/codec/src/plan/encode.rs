@@ -36,9 +36,13 @@ fn field_ty(ty: &str, width: u32, size: usize) -> String {
     }
 }
 
-const INT_FORMS: &str = "an integer (10, -3, 0x1f, 0o17, 0b101, or as a string)";
+/// What an integer takes, for messages and schema descriptions.
+pub(super) const INT_FORMS: &str = "an integer (10, -3, 0x1f, 0o17, 0b101, or as a string)";
 
-fn addr_forms(kind: AddrText) -> &'static str {
+/// What a float takes, for messages and schema descriptions.
+pub(super) const FLOAT_FORMS: &str = "a number, \"nan\", \"inf\", \"-inf\" or \"0x...\" raw bits";
+
+pub(super) fn addr_forms(kind: AddrText) -> &'static str {
     kind.forms()
 }
 
@@ -147,8 +151,8 @@ fn enum_bits(e: &EnumNode, v: &Value, width: u32) -> Result<u128, Fault> {
     }
 }
 
-/// What a `_Bool` takes, for messages.
-const BOOL_FORMS: &str = "true, false, 0 or 1";
+/// What a `_Bool` takes, for messages and schema descriptions.
+pub(super) const BOOL_FORMS: &str = "true, false, 0 or 1";
 
 /// A `_Bool` is `true`, `false`, `0` or `1`. A byte other than 0 or 1 read
 /// back from a map (C code can store one through a cast) decodes as a hex
@@ -188,7 +192,6 @@ fn scalar_bits(n: &Node, v: &Value, width: u32) -> Result<u128, Fault> {
 }
 
 fn encode_float(s: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
-    const FORMS: &str = "a number, \"nan\", \"inf\", \"-inf\" or \"0x...\" raw bits";
     let x = match v {
         Value::Float(f) => *f,
         Value::Int(i) => {
@@ -206,7 +209,8 @@ fn encode_float(s: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
         Value::String(t) => {
             let lower = t.trim().to_ascii_lowercase();
             if lower.starts_with("0x") {
-                let w = sugar::parse_int_text(&lower).ok_or_else(|| mismatch(&s.ty, FORMS, v))?;
+                let w =
+                    sugar::parse_int_text(&lower).ok_or_else(|| mismatch(&s.ty, FLOAT_FORMS, v))?;
                 let bits = w.to_bits(s.size as u32 * 8, false).ok_or_else(|| {
                     Fault::new(FaultKind::OutOfRange {
                         given: t.clone(),
@@ -223,10 +227,10 @@ fn encode_float(s: &Scalar, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                 "-inf" | "-infinity" => f64::NEG_INFINITY,
                 _ => lower
                     .parse::<f64>()
-                    .map_err(|_| mismatch(&s.ty, FORMS, v))?,
+                    .map_err(|_| mismatch(&s.ty, FLOAT_FORMS, v))?,
             }
         }
-        _ => return Err(mismatch(&s.ty, FORMS, v)),
+        _ => return Err(mismatch(&s.ty, FLOAT_FORMS, v)),
     };
     if s.size == 4 {
         let f = x as f32;
@@ -426,12 +430,11 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
             if items.len() > a.len {
                 return Err(too_long(&a.ty, a.len, items.len(), "elements"));
             }
-            for (i, (item, slot)) in items
-                .iter()
-                .zip(buf.chunks_exact_mut(a.elem_size.max(1)))
-                .enumerate()
-            {
-                encode(&a.elem, item, slot).map_err(|e| e.at_index(i))?;
+            // By index, not by chunks: elements of a zero-sized type (a
+            // `T x[0]` inside) are checked too, though they write nothing.
+            let es = a.elem_size;
+            for (i, item) in items.iter().enumerate() {
+                encode(&a.elem, item, &mut buf[i * es..(i + 1) * es]).map_err(|e| e.at_index(i))?;
             }
             Ok(())
         }
@@ -460,7 +463,8 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     }
 }
 
-fn array_forms(a: &ArrayNode) -> String {
+/// What an array takes, for messages and schema descriptions.
+pub(super) fn array_forms(a: &ArrayNode) -> String {
     match a.kind {
         ArrKind::Text => format!(
             "a string of up to {} bytes or a list of up to {} numbers",
@@ -721,6 +725,13 @@ mod tests {
         assert_eq!(
             error(&list, "[1, 2, 3, 4, 5]"),
             "value: 5 elements given, __u16[4] holds at most 4"
+        );
+        // Elements of a zero-sized type write nothing but are checked.
+        let empty = array(array(u8_t(), 0), 2);
+        assert_eq!(bytes(&empty, "[[], null]"), Vec::<u8>::new());
+        assert_eq!(
+            error(&empty, "[[], 169]"),
+            "value[1]: expected a list of up to 0 numbers, a 0x hex string for __u8[0], got 169"
         );
         let text = array(char_type(), 6);
         assert_eq!(bytes(&text, "abc"), *b"abc\0\0\0");

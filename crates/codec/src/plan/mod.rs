@@ -5,13 +5,15 @@
 //! One job per file: `node.rs` is the compiled tree, `compile.rs` builds it
 //! from a [`TypeNode`], `encode.rs` writes a [`Value`] into bytes,
 //! `decode.rs` reads bytes back into a [`Value`], and `bits.rs` loads and
-//! stores integers and bitfields in either byte order. This file is the
+//! stores integers and bitfields in either byte order, and `json_schema.rs`
+//! states what `encode.rs` accepts as JSON Schema. This file is the
 //! [`Plan`] that holds a compiled tree and checks buffer lengths.
 
 mod bits;
 mod compile;
 mod decode;
 mod encode;
+mod json_schema;
 mod node;
 #[cfg(test)]
 mod testing;
@@ -25,6 +27,7 @@ pub use compile::MAX_TYPE_DEPTH;
 pub(crate) use compile::{addr_text, choose_alternative};
 pub(crate) use decode::{decode, scalar_value};
 pub(crate) use encode::{encode, encode_field, encode_int, encode_str, is_percpu_list};
+pub(crate) use json_schema::{node_schema, per_cpu_schema};
 pub(crate) use node::{AddrText, ArrKind, Node};
 
 use compile::Cx;
