@@ -2,7 +2,7 @@
 
 use ebpf_sdk_schema::{MapFlags, MapType};
 
-use crate::sys::{RawMapInfo, RawProgInfo};
+use crate::sys::{RawLinkInfo, RawMapInfo, RawProgInfo};
 
 /// A map's kernel attributes (`struct bpf_map_info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl MapInfo {
 
 /// A program's kernel attributes (`struct bpf_prog_info`, the parts needed to
 /// recognise a program and store it in a program array).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProgInfo {
     /// `enum bpf_prog_type` (e.g. 6 = XDP).
@@ -118,7 +118,110 @@ impl ProgInfo {
             map_ids,
         }
     }
+
+    /// The program type as bpftool names it (`xdp`, `sched_cls`, ...);
+    /// `None` for a type newer than this table.
+    ///
+    /// ```
+    /// let mut info = ebpf_sdk_backend::ProgInfo::default();
+    /// info.prog_type = 6;
+    /// assert_eq!(info.type_name(), Some("xdp"));
+    /// ```
+    pub fn type_name(&self) -> Option<&'static str> {
+        PROG_TYPES.get(self.prog_type as usize).copied()
+    }
 }
+
+/// `enum bpf_prog_type` in order, as bpftool names the types.
+const PROG_TYPES: &[&str] = &[
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+];
+
+/// A link's kernel attributes (the start of `struct bpf_link_info`): an
+/// attachment of a program, which stays while the link is pinned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkInfo {
+    /// `enum bpf_link_type` (e.g. 6 = XDP).
+    pub link_type: u32,
+    /// Kernel id of the link.
+    pub id: u32,
+    /// Kernel id of the attached program.
+    pub prog_id: u32,
+}
+
+impl LinkInfo {
+    pub(crate) fn from_raw(raw: &RawLinkInfo) -> LinkInfo {
+        LinkInfo {
+            link_type: raw.link_type,
+            id: raw.id,
+            prog_id: raw.prog_id,
+        }
+    }
+
+    /// The link type as bpftool names it (`xdp`, `tcx`, ...); `None` for a
+    /// type newer than this table.
+    ///
+    /// ```
+    /// let mut info = ebpf_sdk_backend::LinkInfo::default();
+    /// info.link_type = 11;
+    /// assert_eq!(info.type_name(), Some("tcx"));
+    /// ```
+    pub fn type_name(&self) -> Option<&'static str> {
+        LINK_TYPES.get(self.link_type as usize).copied()
+    }
+}
+
+/// `enum bpf_link_type` in order, as bpftool names the types.
+const LINK_TYPES: &[&str] = &[
+    "unspec",
+    "raw_tracepoint",
+    "tracing",
+    "cgroup",
+    "iter",
+    "netns",
+    "xdp",
+    "perf_event",
+    "kprobe_multi",
+    "struct_ops",
+    "netfilter",
+    "tcx",
+    "uprobe_multi",
+    "netkit",
+    "sockmap",
+];
 
 /// A map's raw BTF as the kernel holds it, with the key and value type ids.
 ///

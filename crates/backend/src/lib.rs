@@ -85,11 +85,11 @@ pub use error::{
     BackendError, BatchError, FsKind, MapContext, ObjectKind, Op, ReadOnlyReason, Target,
 };
 pub use fake::FakeMap;
-pub use info::{MapInfo, ProgInfo, RawBtf};
+pub use info::{LinkInfo, MapInfo, ProgInfo, RawBtf};
 pub use map::{Map, MapCreate, ObjectRef};
 pub use percpu::{num_possible_cpus, possible_cpus};
 pub use perf::{Event, PerfEventArray, PerfOptions, ReadStats, TestRun, DEFAULT_PAGES_PER_CPU};
-pub use pin::{is_on_bpffs, pinned_object_kind, BPF_FS_MAGIC};
-pub use program::Program;
+pub use pin::{check_bpffs_dir, is_on_bpffs, pinned_object_kind, BPF_FS_MAGIC};
+pub use program::{Link, Program};
 
 pub use ebpf_sdk_schema::{FdKind, MapFlags, MapType};

@@ -97,6 +97,14 @@ pub(crate) fn check_new_pin(path: &Path) -> Result<CString, BackendError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    check_bpffs_dir(dir)?;
+    c_path(path)
+}
+
+/// Checks that `dir` is a directory on a bpffs mount, where objects are
+/// pinned (and can be listed).
+pub fn check_bpffs_dir(dir: impl AsRef<Path>) -> Result<(), BackendError> {
+    let dir = dir.as_ref();
     if !dir.is_dir() {
         return Err(BackendError::PinNotFound {
             path: dir.to_path_buf(),
@@ -110,7 +118,7 @@ pub(crate) fn check_new_pin(path: &Path) -> Result<CString, BackendError> {
             fs,
         });
     }
-    c_path(path)
+    Ok(())
 }
 
 /// The kind of BPF object behind `fd`, from its anon-inode name.

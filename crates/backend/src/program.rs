@@ -1,11 +1,12 @@
-//! Loaded programs, as far as maps need them (program arrays, recognising pins).
+//! Loaded programs and their links, as far as maps need them (program
+//! arrays) and listing pins needs them.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{BackendError, ObjectKind, Op, Target};
-use crate::info::ProgInfo;
+use crate::info::{LinkInfo, ProgInfo};
 use crate::pin;
 use crate::sys;
 
@@ -75,6 +76,37 @@ impl Program {
     /// Pins the program at `path` (on bpffs; the path must not exist).
     pub fn pin(&self, path: impl AsRef<Path>) -> Result<(), BackendError> {
         crate::map::pin_fd(self.fd.as_fd(), path.as_ref())
+    }
+}
+
+/// A pinned link: a program's attachment (to an interface, a cgroup, a
+/// hook), which lasts while the link is pinned.
+#[derive(Debug)]
+pub struct Link {
+    _fd: OwnedFd,
+    info: LinkInfo,
+}
+
+impl Link {
+    /// Opens the link pinned at `path` (checked like
+    /// [`Map::open_pinned`](crate::Map::open_pinned)).
+    pub fn open_pinned(path: impl AsRef<Path>) -> Result<Link, BackendError> {
+        let path = path.as_ref();
+        let fd = pin::open_pinned(path, ObjectKind::Link, 0)?;
+        let raw = sys::link_info(fd.as_fd()).map_err(|source| BackendError::Kernel {
+            op: Op::Info,
+            target: Target::Path(path.to_path_buf()),
+            source,
+        })?;
+        Ok(Link {
+            _fd: fd,
+            info: LinkInfo::from_raw(&raw),
+        })
+    }
+
+    /// The link's attributes.
+    pub fn info(&self) -> &LinkInfo {
+        &self.info
     }
 }
 

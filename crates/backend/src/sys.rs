@@ -71,6 +71,7 @@ unsafe impl Attr for InfoAttr {}
 unsafe impl Attr for RawMapInfo {}
 unsafe impl Attr for RawProgInfo {}
 unsafe impl Attr for RawBtfInfo {}
+unsafe impl Attr for RawLinkInfo {}
 
 /// `BPF_MAP_CREATE` attributes (the first 72 bytes of `union bpf_attr`).
 #[repr(C)]
@@ -223,6 +224,18 @@ pub(crate) struct RawBtfInfo {
 }
 const _: () = assert!(size_of::<RawBtfInfo>() == 32);
 
+/// `struct bpf_link_info`, up to `prog_id` (the kernel fills no more than
+/// the length given).
+#[repr(C)]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RawLinkInfo {
+    pub(crate) link_type: u32,
+    pub(crate) id: u32,
+    pub(crate) prog_id: u32,
+}
+const _: () = assert!(size_of::<RawLinkInfo>() == 12);
+const _: () = assert!(offset_of!(RawLinkInfo, prog_id) == 8);
+
 /// The one entry into the kernel: `syscall(SYS_bpf, cmd, attr, sizeof(attr))`.
 #[allow(clippy::useless_conversion)] // `c_long` is i32 on 32-bit targets.
 fn sys_bpf<T: Attr>(cmd: u32, attr: &mut T) -> io::Result<i64> {
@@ -345,6 +358,14 @@ pub(crate) fn prog_info(fd: BorrowedFd<'_>, map_ids: &mut [u32]) -> io::Result<R
         },
         ..Default::default()
     };
+    obj_info(fd, &mut info)?;
+    Ok(info)
+}
+
+/// Link info of `fd` (which the caller checked is a link): type, id and
+/// the program's id.
+pub(crate) fn link_info(fd: BorrowedFd<'_>) -> io::Result<RawLinkInfo> {
+    let mut info = RawLinkInfo::default();
     obj_info(fd, &mut info)?;
     Ok(info)
 }

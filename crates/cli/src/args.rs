@@ -100,7 +100,9 @@ pub(crate) struct ApplyArgs {
 pub(crate) enum EncodeFormat {
     /// Hex, 4 bytes a group.
     Hex,
-    /// `{"key": "<hex>", "value": "<hex>"}` per entry.
+    /// One JSON object per entry, key and value as hex strings.
+    // (No quotes or angle brackets here: fish's completion script carries
+    // this text in a double-quoted string.)
     Json,
 }
 
@@ -135,11 +137,52 @@ pub(crate) enum Command {
     },
     /// Print a YAML skeleton of an entry, with the C type of every field.
     #[command(
-        after_help = "Example:\n  ebpf-sdk template --elf fw.o --map ingress_node_firewall_table_map > rule.yaml"
+        after_help = "Example:\n  ebpf-sdk template --elf fw.o --map ingress_node_firewall_table_map > rule.yaml\n  \
+ebpf-sdk template --elf fw.o --map ingress_node_firewall_table_map --modeline table.schema.json > rule.yaml"
     )]
     Template {
         #[command(flatten)]
         schema: SchemaArgs,
+        /// Start with `# yaml-language-server: $schema=SCHEMA`, so editors
+        /// with the YAML language server check the file against the JSON
+        /// Schema `json-schema` wrote there (a path relative to the YAML
+        /// file, or a URL).
+        #[arg(long, value_name = "SCHEMA")]
+        modeline: Option<String>,
+    },
+    /// Print the JSON Schema (draft-07) of a map's entry files, for editors.
+    #[command(
+        name = "json-schema",
+        after_help = "One --map: that map's entries (one entry, a list as `dump` prints it, or a state\n\
+file); several, or none for an object with several maps: a state file\n\
+`maps: {NAME: [entries]}` for those maps. Editors with the YAML language server\n\
+(VS Code's YAML extension, Neovim, Helix, ...) validate and complete a YAML file\n\
+whose first line is `# yaml-language-server: $schema=PATH` (`template --modeline PATH`).\n\n\
+Example:\n  ebpf-sdk json-schema --elf fw.o --map ingress_node_firewall_table_map -o table.schema.json\n  \
+ebpf-sdk template --elf fw.o --map ingress_node_firewall_table_map --modeline table.schema.json > rule.yaml"
+    )]
+    JsonSchema {
+        /// eBPF object to read the schema from.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["schema", "pinned"])]
+        elf: Option<PathBuf>,
+        /// A saved `extract` output.
+        #[arg(long, value_name = "FILE", conflicts_with = "pinned")]
+        schema: Option<PathBuf>,
+        /// A pinned map, described from the kernel's BTF.
+        #[arg(long, value_name = "PATH")]
+        pinned: Option<PathBuf>,
+        /// Map name; repeat it for a state file of several maps [default:
+        /// the object's only map, or every map].
+        #[arg(long = "map", value_name = "NAME")]
+        maps: Vec<String>,
+        /// Per-CPU value lists hold this many values, or `any` number for
+        /// files used on several machines [default: this machine's
+        /// possible CPUs].
+        #[arg(long, value_name = "N|any", value_parser = parse_cpus)]
+        cpus: Option<Cpus>,
+        /// Write the schema here instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Encode entries to the exact key and value bytes (no kernel needed).
     #[command(
@@ -309,6 +352,27 @@ separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several m
         #[arg(long, value_name = "DIR")]
         pin_dir: Option<PathBuf>,
     },
+    /// List what is pinned under a bpffs directory: maps (with what the
+    /// kernel knows of them), programs and links.
+    #[command(
+        after_help = "With --elf or --schema, the last column says which map of the schema each pinned map\n\
+is (type, sizes and, where the kernel has BTF for it, the layouts agree), or why none is.\n\n\
+Example:\n  ebpf-sdk ls\n  ebpf-sdk ls --pin-dir /sys/fs/bpf/tc/globals --elf fw.o -o json"
+    )]
+    Ls {
+        /// The bpffs directory to list, recursively [default: /sys/fs/bpf].
+        #[arg(long, value_name = "DIR")]
+        pin_dir: Option<PathBuf>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+        output: crate::render::PinsFormat,
+        /// eBPF object whose maps to match the pinned maps against.
+        #[arg(long, value_name = "FILE", conflicts_with = "schema")]
+        elf: Option<PathBuf>,
+        /// A saved `extract` output to match the pinned maps against.
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  ebpf-sdk completions bash > /etc/bash_completion.d/ebpf-sdk"
@@ -317,6 +381,27 @@ separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several m
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// How many values a per-CPU value list holds (`json-schema --cpus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cpus {
+    /// Exactly this many.
+    Count(usize),
+    /// Any number (at least one).
+    Any,
+}
+
+fn parse_cpus(s: &str) -> Result<Cpus, String> {
+    match s {
+        "any" => Ok(Cpus::Any),
+        n => match n.parse::<usize>() {
+            Ok(0) | Err(_) => Err(format!(
+                "`{n}`: expected a number of CPUs (1 or more) or `any`"
+            )),
+            Ok(n) => Ok(Cpus::Count(n)),
+        },
+    }
 }
 
 impl SchemaArgs {

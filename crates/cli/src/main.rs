@@ -78,7 +78,26 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             summary,
         } => cmd::schema::extract(&elf, output.as_deref(), summary),
         Command::Describe { pinned, output } => cmd::schema::describe(&pinned, output.as_deref()),
-        Command::Template { schema } => cmd::schema::template(&schema),
+        Command::Template { schema, modeline } => {
+            cmd::schema::template(&schema, modeline.as_deref())
+        }
+        Command::JsonSchema {
+            elf,
+            schema,
+            pinned,
+            maps,
+            cpus,
+            output,
+        } => cmd::schema::json_schema(
+            &cmd::schema::SchemaSource {
+                elf: elf.as_deref(),
+                schema: schema.as_deref(),
+                pinned: pinned.as_deref(),
+            },
+            &maps,
+            cpus,
+            output.as_deref(),
+        ),
         Command::Encode {
             schema,
             file,
@@ -142,6 +161,17 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             set,
             pin_dir,
         } => cmd::enrich::enrich(&schema, &set, pin_dir.as_deref(), ui),
+        Command::Ls {
+            pin_dir,
+            output,
+            elf,
+            schema,
+        } => cmd::ls::ls(
+            pin_dir.as_deref(),
+            output,
+            elf.as_deref(),
+            schema.as_deref(),
+        ),
         Command::Completions { shell } => cmd::schema::completions(shell),
     }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use clap::ValueEnum;
-use ebpf_sdk::{ApplyReport, Decoded, DiffKind, Value};
+use ebpf_sdk::{ApplyReport, Decoded, DiffKind, Pinned, PinnedKind, SchemaMatch, Value};
 
 /// Output formats of commands that print entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -264,6 +264,159 @@ pub fn shell_word(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// Formats of `ls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PinsFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON array, an object per pin.
+    Json,
+}
+
+/// A pin and, when a schema was given, which of its maps the pin is.
+pub type PinRow = (Pinned, Option<SchemaMatch>);
+
+/// What `ls` shows of a schema match.
+fn match_text(m: &SchemaMatch) -> String {
+    match m {
+        SchemaMatch::Map(name) => name.clone(),
+        SchemaMatch::Several(names) => format!("one of {}", names.join(", ")),
+        SchemaMatch::NoMatch(why) => format!("none ({why})"),
+        _ => String::new(),
+    }
+}
+
+/// One pin as named columns: path, kind, id, name, type, sizes, flags,
+/// kernel BTF and, with a schema, the map it is.
+fn pin_columns(
+    p: &Pinned,
+    schema: Option<&SchemaMatch>,
+    with_schema: bool,
+) -> Vec<(String, String)> {
+    let dash = || "-".to_string();
+    let (kind, id, name, ty) = match &p.kind {
+        PinnedKind::Map(i) => (
+            "map",
+            i.id.to_string(),
+            i.name.clone(),
+            i.map_type.to_string(),
+        ),
+        PinnedKind::Program(i) => (
+            "program",
+            i.id.to_string(),
+            i.name.clone(),
+            i.type_name()
+                .map_or_else(|| i.prog_type.to_string(), str::to_string),
+        ),
+        PinnedKind::Link(i) => (
+            "link",
+            i.id.to_string(),
+            format!("prog {}", i.prog_id),
+            i.type_name()
+                .map_or_else(|| i.link_type.to_string(), str::to_string),
+        ),
+        PinnedKind::Unreadable(_) => ("unreadable", dash(), dash(), dash()),
+        _ => ("?", dash(), dash(), dash()),
+    };
+    let info = p.map_info();
+    let num =
+        |f: fn(&ebpf_sdk::backend::MapInfo) -> u32| info.map_or_else(dash, |i| f(i).to_string());
+    let mut cols = vec![
+        ("path", p.path.display().to_string()),
+        ("kind", kind.to_string()),
+        ("id", id),
+        ("name", name),
+        ("type", ty),
+        ("key", num(|i| i.key_size)),
+        ("value", num(|i| i.value_size)),
+        ("max", num(|i| i.max_entries)),
+        ("flags", info.map_or_else(dash, |i| i.map_flags.to_string())),
+        (
+            "btf",
+            match info {
+                Some(_) if p.has_btf() => "yes".to_string(),
+                Some(_) => "no".to_string(),
+                None => dash(),
+            },
+        ),
+    ];
+    // Last, as it may be long: the schema's map, or why the pin could not
+    // be read.
+    match (&p.kind, with_schema) {
+        (PinnedKind::Unreadable(why), _) => {
+            cols.push((if with_schema { "schema" } else { "note" }, why.clone()))
+        }
+        (_, true) => cols.push(("schema", schema.map_or_else(dash, match_text))),
+        (_, false) => {}
+    }
+    cols.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// `ls -o table`: a line per pin under a header.
+pub fn write_pins_table(
+    out: &mut impl Write,
+    rows: &[PinRow],
+    with_schema: bool,
+) -> io::Result<()> {
+    let rows: Vec<Vec<(String, String)>> = rows
+        .iter()
+        .map(|(p, m)| pin_columns(p, m.as_ref(), with_schema))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    write_table(out, &rows)
+}
+
+/// `ls -o json`: an array with an object per pin; maps carry their kernel
+/// attributes, programs and links theirs, and with a schema `schema` is
+/// `{"map": NAME}`, `{"one_of": [NAMES]}` or `{"none": WHY}`.
+pub fn write_pins_json(out: &mut impl Write, rows: &[PinRow], with_schema: bool) -> io::Result<()> {
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(p, m)| {
+            let mut o = serde_json::json!({"path": p.path.display().to_string()});
+            let extra = match &p.kind {
+                PinnedKind::Map(i) => serde_json::json!({
+                    "kind": "map", "id": i.id, "name": i.name, "type": i.map_type.to_string(),
+                    "key_size": i.key_size, "value_size": i.value_size,
+                    "max_entries": i.max_entries, "flags": i.map_flags.names(),
+                    "btf": p.has_btf(),
+                }),
+                PinnedKind::Program(i) => serde_json::json!({
+                    "kind": "program", "id": i.id, "name": i.name,
+                    "type": i.type_name().map_or_else(|| i.prog_type.to_string(), str::to_string),
+                }),
+                PinnedKind::Link(i) => serde_json::json!({
+                    "kind": "link", "id": i.id, "prog_id": i.prog_id,
+                    "type": i.type_name().map_or_else(|| i.link_type.to_string(), str::to_string),
+                }),
+                PinnedKind::Unreadable(why) => {
+                    serde_json::json!({"kind": "unreadable", "error": why})
+                }
+                _ => serde_json::json!({"kind": "unknown"}),
+            };
+            if let (serde_json::Value::Object(o), serde_json::Value::Object(extra)) =
+                (&mut o, extra)
+            {
+                o.extend(extra);
+                if with_schema && p.map_info().is_some() {
+                    let s = match m {
+                        Some(SchemaMatch::Map(name)) => serde_json::json!({"map": name}),
+                        Some(SchemaMatch::Several(names)) => serde_json::json!({"one_of": names}),
+                        Some(SchemaMatch::NoMatch(why)) => serde_json::json!({"none": why}),
+                        _ => serde_json::Value::Null,
+                    };
+                    o.insert("schema".into(), s);
+                }
+            }
+            o
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&items).map_err(io::Error::other)?;
+    writeln!(out, "{text}")
 }
 
 /// One line per map: name, type, sizes, flags, pinning.

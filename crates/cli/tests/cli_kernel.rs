@@ -24,6 +24,7 @@ ebpf_sdk_testkit::harness! {
     dump_into_a_closed_pipe_and_enrich: [Need::Kernel],
     global_data_through_the_kernels_btf: [Need::Kernel],
     prune_resets_arrays_and_restore_commands_run_as_printed: [Need::Kernel, Need::Programs(&["sh"])],
+    ls_lists_pins_as_bpftool_sees_them_and_matches_the_schema: [Need::Kernel],
 }
 
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -1381,4 +1382,137 @@ fn prune_resets_arrays_and_restore_commands_run_as_printed() {
     let restored = run_printed(&cmd, elsewhere.path());
     assert!(restored.status.success(), "{cmd}: {}", stderr(&restored));
     assert_eq!(sorted_dump(&fw.pin(TABLE)), table_before, "{cmd}");
+}
+
+fn ls_lists_pins_as_bpftool_sees_them_and_matches_the_schema() {
+    let Some(fw) = Fw::load("ls_lists_pins_as_bpftool_sees_them_and_matches_the_schema") else {
+        return;
+    };
+    let dir = fw.guard.dir();
+    let listed: serde_json::Value = serde_json::from_str(&fw.ok(&["ls", "-o", "json"])).unwrap();
+    let listed = listed.as_array().unwrap();
+    let by_path = |p: &Path| {
+        listed
+            .iter()
+            .find(|e| e["path"] == p.display().to_string())
+            .unwrap_or_else(|| panic!("{} not listed: {listed:#?}", p.display()))
+    };
+    assert_eq!(
+        listed.len(),
+        fw.guard.maps().len() + fw.guard.progs().len(),
+        "every pin, nothing else: {listed:#?}"
+    );
+    // Every map as bpftool shows it, matched to the schema's map of its name
+    // (bpftool pins `.bss` as `firewall_bss`; the schema calls it `firewall.bss`).
+    for (pin_name, pin) in fw.guard.maps() {
+        let e = by_path(pin);
+        let b = bpftool::map_show(pin).unwrap();
+        assert_eq!(e["kind"], "map");
+        assert_eq!(e["id"], b["id"], "{pin_name}");
+        assert_eq!(e["name"], b["name"], "{pin_name}");
+        assert_eq!(e["type"], b["type"], "{pin_name}");
+        assert_eq!(e["key_size"], b["bytes_key"], "{pin_name}");
+        assert_eq!(e["value_size"], b["bytes_value"], "{pin_name}");
+        assert_eq!(e["max_entries"], b["max_entries"], "{pin_name}");
+        assert_eq!(e["btf"], b.get("btf_id").is_some(), "{pin_name}");
+        let schema_name = match pin_name.as_str() {
+            "firewall_bss" | "firewall_data" | "firewall_rodata" => pin_name.replacen('_', ".", 1),
+            other => other.to_string(),
+        };
+        assert_eq!(
+            e["schema"]["map"],
+            schema_name.as_str(),
+            "{pin_name}: {e:#}"
+        );
+    }
+    assert_eq!(
+        by_path(&fw.pin(TABLE))["flags"],
+        serde_json::json!(["no_prealloc"])
+    );
+    // Programs as programs, with bpftool's type and (15-byte) name.
+    for (name, pin) in fw.guard.progs() {
+        let e = by_path(pin);
+        let b = bpftool::prog_show(pin).unwrap();
+        assert_eq!(e["kind"], "program");
+        assert_eq!(e["id"], b["id"]);
+        assert_eq!(e["type"], b["type"], "{name}");
+        assert!(
+            name.starts_with(e["name"].as_str().unwrap()),
+            "{name}: {e:#}"
+        );
+        assert!(e.get("schema").is_none());
+    }
+    // The table: a line per pin, the table map's with its kernel BTF and
+    // schema map.
+    let table = fw.ok(&["ls"]);
+    assert_eq!(table.lines().count(), listed.len() + 1, "{table}");
+    let line = table
+        .lines()
+        .find(|l| l.contains(&format!("/{TABLE} ")))
+        .unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        cols[1..],
+        [
+            "map",
+            cols[2],
+            "ingress_node_fi",
+            "lpm_trie",
+            "24",
+            "1200",
+            "1024",
+            "no_prealloc",
+            "yes",
+            TABLE
+        ]
+    );
+
+    // A schema whose table key differs from the kernel's BTF: the table map
+    // matches nothing, and ls says why; the other maps still match.
+    let mut doc = ebpf_sdk::btf::extract_file(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
+    let key = doc.map_mut(TABLE).unwrap().key.as_mut().unwrap();
+    let ebpf_sdk::schema::TypeKind::Struct { members } = &mut key.kind else {
+        panic!("the table key is a struct")
+    };
+    members[1].name = "ifindex".into();
+    let changed = fw.tmp.path().join("changed.json");
+    std::fs::write(&changed, doc.to_json_pretty()).unwrap();
+    let out = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args(["ls", "-o", "json", "--pin-dir"])
+        .arg(dir)
+        .arg("--schema")
+        .arg(&changed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let table = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == fw.pin(TABLE).display().to_string())
+        .unwrap();
+    let why = table["schema"]["none"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("{TABLE}: key")) && why.contains("ifindex"),
+        "{why}"
+    );
+    let stats = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == fw.pin(STATS).display().to_string())
+        .unwrap();
+    assert_eq!(stats["schema"]["map"], STATS);
+
+    // Not a bpffs directory: an error naming it.
+    let out = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .args(["ls", "--pin-dir"])
+        .arg(fw.tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not on bpffs"), "{}", stderr(&out));
 }

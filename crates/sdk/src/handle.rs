@@ -79,7 +79,7 @@ pub(crate) fn output_err(e: std::io::Error) -> SdkError {
 }
 
 /// Map type, key size and value size of the live map against the schema.
-fn check_shape(schema: &MapSchema, info: &MapInfo, pin: &Path) -> Result<(), SdkError> {
+pub(crate) fn check_shape(schema: &MapSchema, info: &MapInfo, pin: &Path) -> Result<(), SdkError> {
     let mismatch = |detail: String| SdkError::Mismatch {
         map: schema.name.clone(),
         pin: pin.to_path_buf(),
@@ -113,7 +113,7 @@ fn check_shape(schema: &MapSchema, info: &MapInfo, pin: &Path) -> Result<(), Sdk
 
 /// The key and value layouts of the live map (from its kernel BTF) against
 /// the schema's.
-fn check_layout(schema: &MapSchema, map: &Map, pin: &Path) -> Result<(), SdkError> {
+pub(crate) fn check_layout(schema: &MapSchema, map: &Map, pin: &Path) -> Result<(), SdkError> {
     if map.info().btf_id == 0 || schema.map_type.holds_object_refs() {
         return Ok(());
     }

@@ -52,7 +52,9 @@
 //! - [`EntryReader`], [`parse_entries`]: entry files in every shape users
 //!   write them; [`Object::json_schema`] the JSON Schema of those files,
 //!   for editors.
-//! - [`scan_pinned`]: what is pinned under a bpffs directory.
+//! - [`list_pinned`] / [`scan_pinned`]: what is pinned under a bpffs
+//!   directory; [`Object::match_pinned`]: which map of the object a pinned
+//!   map is.
 //! - [`SdkError`]: every failure, with [`InputError`] saying where in the
 //!   input.
 #![forbid(unsafe_code)]
@@ -87,7 +89,9 @@ pub use error::{ErrorClass, InputError, InputErrorKind, IoOp, Location, SdkError
 pub use events::EventReader;
 pub use handle::{Decoded, Iter, MapHandle};
 pub use object::{default_pin_path, Object, DEFAULT_PIN_DIR, IPROUTE2_PINNING};
-pub use scan::{candidates, scan_pinned, Pinned, PinnedKind, MAX_SCAN_DEPTH};
+pub use scan::{
+    candidates, list_pinned, scan_pinned, Pinned, PinnedKind, SchemaMatch, MAX_SCAN_DEPTH,
+};
 pub use typed::TypedIter;
 
 // Handles, objects and errors cross threads (a server, a Python binding).

@@ -145,7 +145,7 @@ fn scan_lists_maps_and_programs() {
     let maps: Vec<_> = pins.iter().filter(|p| p.map_info().is_some()).collect();
     let progs = pins
         .iter()
-        .filter(|p| matches!(p.kind, PinnedKind::Program))
+        .filter(|p| matches!(p.kind, PinnedKind::Program(_)))
         .count();
     assert_eq!(maps.len(), fw.maps().len(), "{pins:?}");
     assert_eq!(progs, fw.progs().len(), "{pins:?}");
