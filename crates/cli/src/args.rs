@@ -375,11 +375,22 @@ Example:\n  ebpf-sdk ls\n  ebpf-sdk ls --pin-dir /sys/fs/bpf/tc/globals --elf fw
     },
     /// Print a shell completion script.
     #[command(
-        after_help = "Example:\n  ebpf-sdk completions bash > /etc/bash_completion.d/ebpf-sdk"
+        after_help = "Example:\n  ebpf-sdk completions bash > ~/.local/share/bash-completion/completions/ebpf-sdk\n  \
+ebpf-sdk completions zsh > ~/.zfunc/_ebpf-sdk     # with fpath=(~/.zfunc $fpath) in ~/.zshrc\n  \
+ebpf-sdk completions fish > ~/.config/fish/completions/ebpf-sdk.fish"
     )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages, ebpf-sdk.1 and one per command, into a directory.
+    #[command(
+        name = "man-pages",
+        after_help = "Example:\n  ebpf-sdk man-pages ~/.local/share/man/man1 && man ebpf-sdk-apply"
+    )]
+    ManPages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
     },
 }
 

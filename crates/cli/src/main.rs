@@ -173,6 +173,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             schema.as_deref(),
         ),
         Command::Completions { shell } => cmd::schema::completions(shell),
+        Command::ManPages { dir } => cmd::schema::man_pages(&dir, ui),
     }
 }
 

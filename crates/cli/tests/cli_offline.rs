@@ -86,6 +86,50 @@ fn help_and_templates_are_golden() {
             TABLE,
         ]),
     );
+    // The schema editors read for the table map, and the template that
+    // points them at it: the same template after the modeline.
+    golden(
+        "json-schema-table.json",
+        &stdout(&[
+            "json-schema",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--map",
+            TABLE,
+            "--cpus",
+            "any",
+        ]),
+    );
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/template-table.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout(&[
+            "template",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--map",
+            TABLE,
+            "--modeline",
+            "table.schema.json",
+        ]),
+        format!("# yaml-language-server: $schema=table.schema.json\n{template}")
+    );
+    let (code, err) = fails(
+        &[
+            "template",
+            "--elf",
+            "firewall-ebpf/firewall.bpf.o",
+            "--map",
+            TABLE,
+            "--modeline",
+            "my schema.json",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("without whitespace"), "{err}");
     golden(
         "template-config.yaml",
         &stdout(&[
@@ -96,6 +140,76 @@ fn help_and_templates_are_golden() {
             "ingress_node_firewall_config_map",
         ]),
     );
+}
+
+/// The manual pages in docs/man are what `man-pages` writes from the clap
+/// definitions today: one per command, no stale ones. `EBPF_SDK_BLESS=1`
+/// rewrites them.
+#[test]
+fn man_pages_in_docs_are_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = cli()
+        .args(["--quiet", "man-pages"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".1"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let generated = pages(tmp.path());
+    // The top page, and one for every command `--help` lists.
+    let help = stdout(&["--help"]);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        // A command's line, not the continuation of a long one.
+        .filter(|l| !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    let mut want: Vec<String> = commands.iter().map(|c| format!("ebpf-sdk-{c}.1")).collect();
+    want.push("ebpf-sdk.1".into());
+    want.sort();
+    assert_eq!(generated, want);
+    let docs = repo().join("docs/man");
+    if std::env::var_os("EBPF_SDK_BLESS").is_some() {
+        std::fs::create_dir_all(&docs).unwrap();
+        for stale in pages(&docs) {
+            std::fs::remove_file(docs.join(stale)).unwrap();
+        }
+        for name in &generated {
+            std::fs::copy(tmp.path().join(name), docs.join(name)).unwrap();
+        }
+        return;
+    }
+    assert_eq!(
+        pages(&docs),
+        generated,
+        "docs/man: rerun with EBPF_SDK_BLESS=1"
+    );
+    for name in &generated {
+        let new = std::fs::read_to_string(tmp.path().join(name)).unwrap();
+        let old = std::fs::read_to_string(docs.join(name)).unwrap();
+        assert!(
+            old == new,
+            "docs/man/{name} changed; rerun with EBPF_SDK_BLESS=1\n{new}"
+        );
+    }
 }
 
 #[test]

@@ -1,17 +1,18 @@
-//! `extract`, `describe`, `template`, `json-schema` and `completions`:
-//! describing maps.
+//! `extract`, `describe`, `template` and `json-schema`: describing maps;
+//! `completions` and `man-pages`: describing the command itself.
 
 use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::CommandFactory;
 use ebpf_sdk::{JsonSchemaOptions, Object};
 
 use super::write_out;
 use crate::args::{Cli, Cpus, SchemaArgs};
 use crate::render;
+use crate::Ui;
 
 /// `extract`: every map of an object as the schema document.
 pub(crate) fn extract(
@@ -106,5 +107,15 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCod
     let mut out = io::stdout().lock();
     io::Write::write_all(&mut out, &script)?;
     io::Write::flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `man-pages`: `ebpf-sdk.1` and `ebpf-sdk-COMMAND.1` for every command,
+/// from the same clap definitions as `--help`.
+pub(crate) fn man_pages(dir: &Path, ui: &Ui) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+    ui.note(&format!("manual pages written to {}", dir.display()));
     Ok(ExitCode::SUCCESS)
 }
