@@ -21,25 +21,10 @@
 mod bodies;
 mod common;
 
-use bodies::{gen_schema, model_value, Src};
+use bodies::{gen_schema, inputs, model_value, Src};
 use ebpf_sdk_codec::{map_json_schema, Codec, JsonSchemaOptions, Map, Value};
 use ebpf_sdk_schema::{MapSchema, TypeNode};
 use serde_json::Value as J;
-
-/// xorshift64*: reproducible inputs without a dependency.
-fn inputs(seed: u64, count: usize) -> impl Iterator<Item = Vec<u8>> {
-    let mut state = seed;
-    let mut next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    (0..count).map(move |_| {
-        let len = 200 + (next() % 600) as usize;
-        (0..len).map(|_| next() as u8).collect()
-    })
-}
 
 /// A value as a JSON (or YAML) reader without big-number support gives it
 /// to a validator: integers beyond 64 bits become floats.
@@ -285,7 +270,7 @@ fn body(data: &[u8], counts: &mut Counts) {
 #[test]
 fn the_schema_takes_what_the_encoder_takes_and_refuses_most_of_the_rest() {
     let mut counts = Counts::default();
-    for data in inputs(11, 1500) {
+    for data in inputs(11, 1500, 200) {
         body(&data, &mut counts);
     }
     let Counts {

@@ -24,6 +24,23 @@ pub static ADDRESS_TEXTS: AtomicUsize = AtomicUsize::new(0);
 pub static BOOL_HEX: AtomicUsize = AtomicUsize::new(0);
 use ebpf_sdk_schema::{ByteOrder, EnumVariant, Format, Member, TypeKind, TypeNode};
 
+/// `count` reproducible pseudo-random inputs (xorshift64*, no dependency)
+/// of `min_len` up to `min_len + 599` bytes, for the stable tests that run
+/// these bodies without a fuzzer.
+pub fn inputs(seed: u64, count: usize, min_len: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    (0..count).map(move |_| {
+        let len = min_len + (next() % 600) as usize;
+        (0..len).map(|_| next() as u8).collect()
+    })
+}
+
 /// Deterministic choices drawn from fuzz input; zeros once it runs out.
 pub struct Src<'a> {
     data: &'a [u8],
