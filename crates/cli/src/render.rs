@@ -513,6 +513,62 @@ mod tests {
         );
     }
 
+    /// A map, a program, a link and an unreadable pin, as `ls` shows them
+    /// (the kernel test lists real maps and programs; links, which nothing
+    /// on the test machine can create, only here).
+    fn pins() -> Vec<PinRow> {
+        use ebpf_sdk::backend::{LinkInfo, MapInfo, ProgInfo};
+        let mut map = MapInfo::new(ebpf_sdk::MapType::LpmTrie, 24, 1200, 1024);
+        map.id = 7;
+        map.name = "table".into();
+        map.map_flags = ebpf_sdk::MapFlags::from_bits(1);
+        map.btf_id = 3;
+        map.btf_value_type_id = 5;
+        let mut prog = ProgInfo::default();
+        (prog.id, prog.prog_type, prog.name) = (8, 6, "xdp_fw".into());
+        let mut link = LinkInfo::default();
+        (link.id, link.link_type, link.prog_id) = (9, 6, 8);
+        let pin = |p: &str, kind| Pinned {
+            path: p.into(),
+            kind,
+        };
+        vec![
+            (
+                pin("/b/table", PinnedKind::Map(map)),
+                Some(SchemaMatch::Map("table_map".into())),
+            ),
+            (pin("/b/progs/xdp", PinnedKind::Program(prog)), None),
+            (pin("/b/link", PinnedKind::Link(link)), None),
+            (pin("/b/x", PinnedKind::Unreadable("gone".into())), None),
+        ]
+    }
+
+    #[test]
+    fn pins_render_as_table_and_json() {
+        let mut buf = Vec::new();
+        write_pins_table(&mut buf, &pins(), true).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "path          kind        id  name    type      key  value  max   flags        btf  schema\n\
+             /b/table      map         7   table   lpm_trie  24   1200   1024  no_prealloc  yes  table_map\n\
+             /b/progs/xdp  program     8   xdp_fw  xdp       -    -      -     -            -    -\n\
+             /b/link       link        9   prog 8  xdp       -    -      -     -            -    -\n\
+             /b/x          unreadable  -   -       -         -    -      -     -            -    gone\n"
+        );
+        let mut buf = Vec::new();
+        write_pins_json(&mut buf, &pins(), true).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v[0]["schema"], serde_json::json!({"map": "table_map"}));
+        assert_eq!(v[0]["flags"], serde_json::json!(["no_prealloc"]));
+        assert_eq!(v[0]["btf"], true);
+        assert_eq!(v[1]["type"], "xdp");
+        assert_eq!(
+            v[2],
+            serde_json::json!({"path": "/b/link", "kind": "link", "id": 9, "prog_id": 8, "type": "xdp"})
+        );
+        assert_eq!(v[3]["error"], "gone");
+    }
+
     #[test]
     fn formats_render_entries() {
         assert_eq!(

@@ -1506,6 +1506,25 @@ fn ls_lists_pins_as_bpftool_sees_them_and_matches_the_schema() {
         .unwrap();
     assert_eq!(stats["schema"]["map"], STATS);
 
+    // The JSON Schema from the kernel's BTF of the pinned table is the one
+    // from the object file.
+    let schema_of = |args: &[&str]| {
+        let out = Command::cargo_bin("ebpf-sdk")
+            .unwrap()
+            .current_dir(repo())
+            .args(["json-schema", "--cpus", "any"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pin = fw.pin(TABLE).display().to_string();
+    assert_eq!(
+        schema_of(&["--pinned", &pin]),
+        schema_of(&["--elf", "firewall-ebpf/firewall.bpf.o", "--map", TABLE])
+    );
+
     // Not a bpffs directory: an error naming it.
     let out = Command::cargo_bin("ebpf-sdk")
         .unwrap()
