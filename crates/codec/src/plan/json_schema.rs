@@ -26,6 +26,32 @@ fn head(ty: &str, size: usize) -> String {
     format!("{ty}, {size} B")
 }
 
+/// A schema's description in two parts: the C type (`__u16, 2 B`) and
+/// the forms it takes, so a field can say where it is between them.
+struct Desc {
+    head: String,
+    forms: String,
+}
+
+impl Desc {
+    fn new(head: String, forms: impl Into<String>) -> Desc {
+        Desc {
+            head,
+            forms: forms.into(),
+        }
+    }
+
+    /// `__u16, 2 B: forms`, or with a place: `__u16, 2 B at offset 6: forms`.
+    fn text(&self, at: Option<String>) -> String {
+        match at {
+            Some(at) => format!("{} at {at}: {}", self.head, self.forms),
+            None => format!("{}: {}", self.head, self.forms),
+        }
+    }
+}
+
+type Parts = (JMap<String, J>, Desc);
+
 /// A bound as a JSON number: exact within 64 bits, else the nearest `f64`
 /// on the outside of the range (as editors read such numbers anyway).
 fn number(w: Wide) -> J {
@@ -77,7 +103,12 @@ fn addr_pattern(kind: AddrText) -> String {
 /// The schema of the values [`super::encode`] takes for `n`, with a
 /// `description` naming the C type, its size and the forms it takes.
 pub(crate) fn node_schema(n: &Node) -> J {
-    let (o, desc) = match n {
+    let (o, desc) = node_parts(n);
+    with_description(o, desc.text(None))
+}
+
+fn node_parts(n: &Node) -> Parts {
+    match n {
         Node::Int(i) => int_schema(i, i.size as u32 * 8, true),
         Node::Enum(e) => enum_schema(e, e.size as u32 * 8),
         Node::Bool(b) => bool_schema(b, b.size as u32 * 8),
@@ -85,8 +116,7 @@ pub(crate) fn node_schema(n: &Node) -> J {
         Node::Raw(r) => raw_schema(r),
         Node::Record(r) => record_schema(r),
         Node::Array(a) => array_schema(a),
-    };
-    with_description(o, desc)
+    }
 }
 
 fn with_description(mut o: JMap<String, J>, desc: String) -> J {
@@ -96,7 +126,7 @@ fn with_description(mut o: JMap<String, J>, desc: String) -> J {
 
 /// An integer of `width` bits (the whole type, or a bitfield of it); only a
 /// whole 4- or 16-byte integer takes address text.
-fn int_schema(i: &IntNode, width: u32, whole_int: bool) -> (JMap<String, J>, String) {
+fn int_schema(i: &IntNode, width: u32, whole_int: bool) -> Parts {
     let mut o = typed(&["integer", "string", "null"]);
     let range = bounds(&mut o, width, i.signed);
     let int_text = whole(INT_TEXT, true);
@@ -114,13 +144,11 @@ fn int_schema(i: &IntNode, width: u32, whole_int: bool) -> (JMap<String, J>, Str
         _ => (int_text, ""),
     };
     o.insert("pattern".into(), J::from(pattern));
-    (
-        o,
-        format!(
-            "{}: {INT_FORMS} in {range}{also}",
-            ty_head(&i.ty, i.size, width)
-        ),
-    )
+    let desc = Desc::new(
+        ty_head(&i.ty, i.size, width),
+        format!("{INT_FORMS} in {range}{also}"),
+    );
+    (o, desc)
 }
 
 /// `__u16, 2 B`, or `3-bit field of __u32` for a bitfield.
@@ -132,7 +160,7 @@ fn ty_head(ty: &str, size: usize, width: u32) -> String {
     }
 }
 
-fn enum_schema(e: &EnumNode, width: u32) -> (JMap<String, J>, String) {
+fn enum_schema(e: &EnumNode, width: u32) -> Parts {
     let mut number = typed(&["integer", "null"]);
     let range = bounds(&mut number, width, e.signed);
     let mut alts = Vec::new();
@@ -145,32 +173,33 @@ fn enum_schema(e: &EnumNode, width: u32) -> (JMap<String, J>, String) {
     let mut o = JMap::new();
     o.insert("anyOf".into(), J::from(alts));
     let names: Vec<&str> = e.variants.iter().map(|(n, _)| &**n).collect();
-    let desc = format!(
-        "{}: a variant ({}) or a number in {range}",
+    let desc = Desc::new(
         ty_head(&e.ty, e.size, width),
-        names.join(", ")
+        format!("a variant ({}) or a number in {range}", names.join(", ")),
     );
     (o, desc)
 }
 
-fn bool_schema(b: &Scalar, width: u32) -> (JMap<String, J>, String) {
+fn bool_schema(b: &Scalar, width: u32) -> Parts {
     let mut o = typed(&["boolean", "integer", "string", "null"]);
     o.insert("minimum".into(), J::from(0));
     o.insert("maximum".into(), J::from(1));
     // The hex string decode shows for a byte other than 0 or 1.
     o.insert("pattern".into(), J::from(whole(HEX_INT, true)));
-    let desc = format!(
-        "{}: {BOOL_FORMS} (a byte other than 0 or 1 is written as the 0x.. hex string decode shows)",
-        ty_head(&b.ty, b.size, width)
+    let desc = Desc::new(
+        ty_head(&b.ty, b.size, width),
+        format!(
+            "{BOOL_FORMS} (a byte other than 0 or 1 is written as the 0x.. hex string decode shows)"
+        ),
     );
     (o, desc)
 }
 
-fn float_schema(f: &Scalar) -> (JMap<String, J>, String) {
+fn float_schema(f: &Scalar) -> Parts {
     let mut o = typed(&["number", "string", "null"]);
     let text = whole(&format!("{FLOAT_TEXT}|{HEX_INT}"), true);
     o.insert("pattern".into(), J::from(text));
-    (o, format!("{}: {FLOAT_FORMS}", head(&f.ty, f.size)))
+    (o, Desc::new(head(&f.ty, f.size), FLOAT_FORMS))
 }
 
 /// One byte of a list for an opaque type: what `encode_raw` reads with its
@@ -182,7 +211,7 @@ fn byte_schema() -> J {
     J::Object(o)
 }
 
-fn raw_schema(r: &Scalar) -> (JMap<String, J>, String) {
+fn raw_schema(r: &Scalar) -> Parts {
     let mut o = typed(&["string", "array", "null"]);
     o.insert(
         "pattern".into(),
@@ -191,15 +220,17 @@ fn raw_schema(r: &Scalar) -> (JMap<String, J>, String) {
     o.insert("minItems".into(), J::from(r.size));
     o.insert("maxItems".into(), J::from(r.size));
     o.insert("items".into(), byte_schema());
-    let desc = format!(
-        "{}, no known layout: a 0x hex string or a list of exactly {} bytes",
+    let desc = Desc::new(
         head(&r.ty, r.size),
-        r.size
+        format!(
+            "no known layout: a 0x hex string or a list of exactly {} bytes",
+            r.size
+        ),
     );
     (o, desc)
 }
 
-fn array_schema(a: &ArrayNode) -> (JMap<String, J>, String) {
+fn array_schema(a: &ArrayNode) -> Parts {
     let text = match a.kind {
         ArrKind::Text => Some(NO_NUL.to_string()),
         ArrKind::Bytes => {
@@ -233,53 +264,35 @@ fn array_schema(a: &ArrayNode) -> (JMap<String, J>, String) {
     if let Some(p) = pattern {
         o.insert("pattern".into(), J::from(p));
     }
-    let mut desc = format!("{}: {}", head(&a.ty, a.len * a.elem_size), array_forms(a));
+    let mut forms = array_forms(a);
     if a.kind == ArrKind::Text {
         // JSON Schema counts characters; the limit is in UTF-8 bytes.
         o.insert("maxLength".into(), J::from(a.len));
-        desc.push_str(" (bytes of UTF-8: editors count characters)");
+        forms.push_str(" (bytes of UTF-8: editors count characters)");
     }
-    (o, desc)
+    (o, Desc::new(head(&a.ty, a.len * a.elem_size), forms))
 }
 
 /// A field as a property: its node's schema (or a bitfield's), described
 /// with its place in the record.
 fn field_schema(f: &Field) -> J {
-    let (o, desc) = match (f.bits, &f.node) {
-        (None, n) => {
-            let J::Object(mut o) = node_schema(n) else {
-                unreachable!("node schemas are objects")
-            };
-            let desc = match o.remove("description") {
-                Some(J::String(d)) => d,
-                _ => String::new(),
-            };
-            // `__u16, 2 B: ...` -> `__u16, 2 B at offset 6: ...`
-            let desc = match desc.split_once(": ") {
-                Some((h, rest)) => format!("{h} at offset {}: {rest}", f.offset),
-                None => format!("{desc} at offset {}", f.offset),
-            };
-            (o, desc)
-        }
+    let ((o, desc), at) = match (f.bits, &f.node) {
+        (None, n) => (node_parts(n), format!("offset {}", f.offset)),
         (Some((off, width)), n) => {
-            let (o, desc) = match n {
+            let parts = match n {
                 Node::Int(i) => int_schema(i, width, false),
                 Node::Enum(e) => enum_schema(e, width),
                 Node::Bool(b) => bool_schema(b, width),
                 // Refused when compiling.
-                _ => (JMap::new(), String::new()),
+                _ => (JMap::new(), Desc::new(String::new(), "")),
             };
-            let desc = match desc.split_once(": ") {
-                Some((h, rest)) => format!("{h} at bit {off}: {rest}"),
-                None => desc,
-            };
-            (o, desc)
+            (parts, format!("bit {off}"))
         }
     };
-    with_description(o, desc)
+    with_description(o, desc.text(Some(at)))
 }
 
-fn record_schema(r: &Record) -> (JMap<String, J>, String) {
+fn record_schema(r: &Record) -> Parts {
     let mut types = vec!["object", "null"];
     if r.addr.is_some() {
         types.push("string");
@@ -299,27 +312,25 @@ fn record_schema(r: &Record) -> (JMap<String, J>, String) {
     if !choices.is_empty() {
         o.insert("allOf".into(), J::from(choices));
     }
-    let mut desc = head(&r.ty, r.size);
-    desc.push_str(": ");
-    if r.union {
-        desc.push_str(&format!(
+    let mut forms = if r.union {
+        format!(
             "exactly one of {}",
             r.groups
                 .first()
                 .map(|g| g.alts.join(", "))
                 .unwrap_or_default()
-        ));
+        )
     } else {
-        desc.push_str("fields left out are zero");
-    }
+        "fields left out are zero".to_string()
+    };
     for g in r.groups.iter().skip(usize::from(r.union)) {
-        desc.push_str(&format!("; at most one of {}", g.alts.join(", ")));
+        forms.push_str(&format!("; at most one of {}", g.alts.join(", ")));
     }
     if let Some(a) = r.addr {
-        desc.push_str("; or ");
-        desc.push_str(addr_forms(a));
+        forms.push_str("; or ");
+        forms.push_str(addr_forms(a));
     }
-    (o, desc)
+    (o, Desc::new(head(&r.ty, r.size), forms))
 }
 
 /// Union group `g` of `r` as JSON Schema: a mapping gives (a value other
