@@ -35,9 +35,15 @@ fn script(shell: &str, name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// Runs `shell args...` and returns its stdout; stderr must be empty.
+/// Runs `shell args...` in a new empty directory (a broken script may
+/// create files where it runs) and returns its stdout; stderr must be empty.
 fn run(shell: &str, args: &[&str]) -> String {
-    let out = Command::new(shell).args(args).output().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(shell)
+        .args(args)
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stderr.is_empty(),
