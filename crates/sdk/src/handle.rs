@@ -460,16 +460,35 @@ impl MapHandle {
         Ok(())
     }
 
-    /// Calls `each` with the raw key and value of every entry, read in
-    /// batches, in kernel order; stops at the first error.
-    pub(crate) fn for_each_raw(
+    /// Calls `each` with the raw key and value bytes of every entry, read
+    /// with the batch lookup path (`BPF_MAP_LOOKUP_BATCH`, or key by key
+    /// where the kernel has no batch for the map), in kernel order; stops at
+    /// the first error `each` returns. Values of per-CPU maps are the whole
+    /// buffer, one slot of `round_up(value_size, 8)` bytes per possible CPU.
+    /// Returns the number of entries. For readers that take numbers straight
+    /// from the bytes (a metrics exporter); [`MapHandle::dump`] decodes.
+    ///
+    /// ```no_run
+    /// use ebpf_sdk::{Object, SdkError};
+    ///
+    /// let stats = Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_statistics_map")?;
+    /// let mut bytes = 0;
+    /// let n = stats.for_each_raw(|key, value| {
+    ///     bytes += key.len() + value.len();
+    ///     Ok::<(), SdkError>(())
+    /// })?;
+    /// println!("{n} entries, {bytes} bytes");
+    /// # Ok::<(), SdkError>(())
+    /// ```
+    pub fn for_each_raw<E: From<SdkError>>(
         &self,
-        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), SdkError>,
-    ) -> Result<usize, SdkError> {
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
         self.refuse_listing()?;
         let (ks, vs) = (self.codec.key_len(), self.map.value_buf_len());
         let mut n = 0;
-        let mut failure: Option<SdkError> = None;
+        let mut failure: Option<E> = None;
         self.map.lookup_batch_chunks(&mut |keys, values, count| {
             for i in 0..count {
                 let k = &keys[i * ks..(i + 1) * ks];
@@ -481,7 +500,8 @@ impl MapHandle {
                 n += 1;
             }
             ControlFlow::Continue(())
-        })?;
+        })
+        .map_err(SdkError::from)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(n),

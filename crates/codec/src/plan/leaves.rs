@@ -61,7 +61,7 @@ pub enum Number {
 impl Number {
     /// The sum of two numbers of the same leaf (per-CPU totals):
     /// integers saturate instead of wrapping.
-    pub fn add(self, other: Number) -> Number {
+    pub fn saturating_add(self, other: Number) -> Number {
         match (self, other) {
             (Number::Unsigned(a), Number::Unsigned(b)) => Number::Unsigned(a.saturating_add(b)),
             (Number::Signed(a), Number::Signed(b)) => Number::Signed(a.saturating_add(b)),
