@@ -53,7 +53,9 @@ pub struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("addr", &self.addr).finish()
+        f.debug_struct("Endpoint")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -162,5 +164,7 @@ pub fn serve_metrics(
 /// Serves a reconciler's probes and counters ([`crate::watch::WatchHealth`]):
 /// `/healthz`, `/readyz` and `/metrics`.
 pub fn serve_health(endpoint: &Endpoint, health: &crate::watch::WatchHealth, stop: &AtomicBool) {
-    endpoint.serve(stop, &mut |req| health.respond(&req.path, req.accept.as_deref()));
+    endpoint.serve(stop, &mut |req| {
+        health.respond(&req.path, req.accept.as_deref())
+    });
 }

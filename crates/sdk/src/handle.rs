@@ -489,19 +489,20 @@ impl MapHandle {
         let (ks, vs) = (self.codec.key_len(), self.map.value_buf_len());
         let mut n = 0;
         let mut failure: Option<E> = None;
-        self.map.lookup_batch_chunks(&mut |keys, values, count| {
-            for i in 0..count {
-                let k = &keys[i * ks..(i + 1) * ks];
-                let v = &values[i * vs..(i + 1) * vs];
-                if let Err(e) = each(k, v) {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
+        self.map
+            .lookup_batch_chunks(&mut |keys, values, count| {
+                for i in 0..count {
+                    let k = &keys[i * ks..(i + 1) * ks];
+                    let v = &values[i * vs..(i + 1) * vs];
+                    if let Err(e) = each(k, v) {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    n += 1;
                 }
-                n += 1;
-            }
-            ControlFlow::Continue(())
-        })
-        .map_err(SdkError::from)?;
+                ControlFlow::Continue(())
+            })
+            .map_err(SdkError::from)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(n),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ebpf_sdk::backend::{percpu, Map};
+use ebpf_sdk::backend::Map;
 use ebpf_sdk::schema::MapSchema;
 use ebpf_sdk::{MapHandle, SdkError};
 
@@ -69,8 +69,6 @@ struct Exported {
 #[derive(Debug)]
 pub struct Exporter {
     maps: Vec<Exported>,
-    /// The ids of the possible CPUs (labels of per-CPU samples).
-    cpus: Vec<u32>,
 }
 
 impl Exporter {
@@ -114,15 +112,7 @@ impl Exporter {
         }
         let layouts: Vec<MapMetrics> = exported.iter().map(|e| e.metrics.clone()).collect();
         check_overrides(&layouts, opts)?;
-        let cpus = if exported.iter().any(|e| e.schema.map_type.per_cpu()) {
-            percpu::possible_cpus().map_err(|e| OpsError::Sdk(SdkError::from(e)))?
-        } else {
-            Vec::new()
-        };
-        Ok(Exporter {
-            maps: exported,
-            cpus,
-        })
+        Ok(Exporter { maps: exported })
     }
 
     /// The compiled metrics of every map.
@@ -146,17 +136,15 @@ impl Exporter {
         let mut events = Vec::new();
         for e in &mut self.maps {
             let t = Instant::now();
-            let mut families: Vec<Vec<u8>> = vec![Vec::new(); e.metrics.families().len()];
-            let result = read_map(e, &self.cpus, &mut families, &mut events);
+            let mut text = Vec::new();
+            let result = read_map(e, format, &mut text, &mut events);
             e.status.duration = t.elapsed();
             match result {
                 Ok(n) => {
                     e.status.up = true;
                     e.status.entries = n;
                     e.status.last_error = None;
-                    for (f, samples) in e.metrics.families().iter().zip(&families) {
-                        write_family(out, f, samples, format);
-                    }
+                    out.extend_from_slice(&text);
                 }
                 Err(err) => {
                     let error = err.to_string();
@@ -234,12 +222,12 @@ fn pinned_id(pin: &Path) -> Result<u32, SdkError> {
     Ok(Map::open_pinned_read_only(pin)?.info().id)
 }
 
-/// Reads one map into its families' buffers (reopening it first when its
-/// pin holds another map); returns the number of entries.
+/// Reads one map and writes its families (reopening it first when its pin
+/// holds another map); returns the number of entries.
 fn read_map(
     e: &mut Exported,
-    cpus: &[u32],
-    families: &mut [Vec<u8>],
+    format: Exposition,
+    out: &mut Vec<u8>,
     events: &mut Vec<ScrapeEvent>,
 ) -> Result<usize, OpsError> {
     let id = pinned_id(&e.pin)?;
@@ -258,22 +246,8 @@ fn read_map(
         e.status.id = new_id;
         e.handle = Some(handle);
     }
-    let Some(handle) = e.handle.as_ref() else {
-        return Ok(0);
-    };
-    let ncpus = handle.ncpus();
-    let cpus: Vec<u32> = if e.schema.map_type.per_cpu() {
-        // The possible CPUs' ids, one per value slot.
-        (0..ncpus)
-            .map(|i| cpus.get(i).copied().unwrap_or(i as u32))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut labels = String::with_capacity(128);
-    handle.for_each_raw(|k, v| {
-        labels.clear();
-        e.metrics.key_labels(k, &mut labels)?;
-        e.metrics.samples(&labels, v, &cpus, families)
-    })
+    match e.handle.as_ref() {
+        Some(handle) => e.metrics.write(handle, format, out),
+        None => Ok(0),
+    }
 }

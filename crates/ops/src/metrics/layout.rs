@@ -4,11 +4,13 @@
 
 use std::collections::HashSet;
 
+use ebpf_sdk::backend::percpu;
 use ebpf_sdk::codec::{Codec, LeafKind, Number, NumericLeaf, PathStep, Value};
 use ebpf_sdk::schema::{MapSchema, TypeKind, TypeNode};
+use ebpf_sdk::MapHandle;
 
 use super::names::{escape_help, escape_label_value, is_counter_name, join, snake};
-use super::{MetricKind, MetricsOptions};
+use super::{write_family, Exposition, MetricKind, MetricsOptions};
 use crate::OpsError;
 
 /// A metric family: one numeric field of the value (array elements are
@@ -42,6 +44,8 @@ pub struct MapMetrics {
     /// The label that tells CPUs apart, when per-CPU values are kept apart.
     cpu_label: Option<String>,
     per_cpu: bool,
+    /// The possible CPUs' ids, for per-CPU maps.
+    cpus: Vec<u32>,
 }
 
 /// The field path of a leaf as users name it: struct members joined by
@@ -150,7 +154,16 @@ impl MapMetrics {
                 Some(i) => i,
                 None => {
                     let kind = kind_of(&map, &path, &leaf, opts);
-                    let f = family(&map, &path, &leaf, kind, &value_type, per_cpu, opts, &mut used);
+                    let f = family(
+                        &map,
+                        &path,
+                        &leaf,
+                        kind,
+                        &value_type,
+                        per_cpu,
+                        opts,
+                        &mut used,
+                    );
                     families.push(f);
                     by_path.push(path);
                     families.len() - 1
@@ -171,6 +184,11 @@ impl MapMetrics {
             cpu_label: (per_cpu && opts.per_cpu_label)
                 .then(|| free_label("cpu".into(), &key_labels)),
             per_cpu,
+            cpus: if per_cpu {
+                percpu::possible_cpus().map_err(|e| OpsError::Sdk(e.into()))?
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -196,25 +214,61 @@ impl MapMetrics {
         self.families.iter().map(|f| f.sample.as_str()).collect()
     }
 
-    pub(crate) fn families(&self) -> &[Family] {
-        &self.families
+    /// Reads every entry of `handle` (opened with this map's schema; any
+    /// backend) with the batch lookup path and writes this map's families
+    /// to `out`: `# HELP`, `# TYPE` and the samples of each. Nothing is
+    /// written when reading fails part way. Returns the number of entries.
+    ///
+    /// ```no_run
+    /// use ebpf_sdk::Object;
+    /// use ebpf_sdk_ops::metrics::{Exposition, MapMetrics, MetricsOptions};
+    ///
+    /// let obj = Object::from_elf("firewall-ebpf/firewall.bpf.o")?;
+    /// let stats = obj.open("ingress_node_firewall_statistics_map")?;
+    /// let metrics = MapMetrics::new(stats.schema(), &MetricsOptions::default())?;
+    /// let mut text = Vec::new();
+    /// metrics.write(&stats, Exposition::Text, &mut text)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(
+        &self,
+        handle: &MapHandle,
+        format: Exposition,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, OpsError> {
+        let mut families: Vec<Vec<u8>> = vec![Vec::new(); self.families.len()];
+        let cpus: Vec<u32> = if self.per_cpu {
+            // One value slot per possible CPU, labelled with its id.
+            (0..handle.ncpus())
+                .map(|i| self.cpus.get(i).copied().unwrap_or(i as u32))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut labels = String::with_capacity(128);
+        let n = handle.for_each_raw(|k, v| {
+            labels.clear();
+            self.key_labels(k, &mut labels)?;
+            self.samples(&labels, v, &cpus, &mut families)
+        })?;
+        for (f, samples) in self.families.iter().zip(&families) {
+            write_family(out, f, samples, format);
+        }
+        Ok(n)
     }
 
     /// Appends the labels of `key` to `out` (`key="1"`, or one label per
     /// leaf of a struct key: `prefix_len="64",ip_data="10.0.0.2"`):
     /// addresses and enum names as decode shows them, arrays as
     /// comma-separated elements.
-    pub(crate) fn key_labels(&self, key: &[u8], out: &mut String) -> Result<(), OpsError> {
+    fn key_labels(&self, key: &[u8], out: &mut String) -> Result<(), OpsError> {
         if self.codec.key_size() == 0 {
             return Ok(());
         }
-        let v = self
-            .codec
-            .decode_key(key)
-            .map_err(|e| OpsError::Decode {
-                map: self.map.clone(),
-                reason: e.to_string(),
-            })?;
+        let v = self.codec.decode_key(key).map_err(|e| OpsError::Decode {
+            map: self.map.clone(),
+            reason: e.to_string(),
+        })?;
         match &v {
             Value::Map(_) => flatten_key(&v, "", out),
             other => label(out, "key", other),
@@ -226,7 +280,7 @@ impl MapMetrics {
     /// (one buffer per family, in [`MapMetrics::families`] order). `labels`
     /// are the key's ([`MapMetrics::key_labels`]); `cpus` the possible CPUs'
     /// ids, for per-CPU values.
-    pub(crate) fn samples(
+    fn samples(
         &self,
         labels: &str,
         value: &[u8],

@@ -12,7 +12,8 @@
 //!
 //! A field is a counter when its name ends with a word of
 //! [`COUNTER_WORDS`] (`packets`, `bytes`, `count`, `total`, ...; for a map
-//! whose whole value is one number, the map's name decides), else a gauge;
+//! whose whole value is one number, the map's name decides) and does not
+//! start with one of [`GAUGE_FIRST_WORDS`] (`max`, `last`, ...), else a gauge;
 //! enums and `_Bool` are always gauges. [`KindOverride`] sets it per field.
 //! Counters' samples end in `_total`. `# HELP` names the map, the C type
 //! of the value, the field's path in it and its C type.
@@ -45,7 +46,7 @@ use std::io::Write;
 
 pub use exporter::{Exporter, MapStatus, ScrapeEvent};
 pub use layout::MapMetrics;
-pub use names::{is_counter_name, snake, COUNTER_WORDS};
+pub use names::{is_counter_name, snake, COUNTER_WORDS, GAUGE_FIRST_WORDS};
 
 use crate::OpsError;
 use layout::Family;
@@ -191,7 +192,10 @@ pub(crate) fn check_overrides(
                 });
             }
         }
-        if !candidates.iter().any(|l| l.fields().iter().any(|f| f == field)) {
+        if !candidates
+            .iter()
+            .any(|l| l.fields().iter().any(|f| f == field))
+        {
             let l = candidates.first().copied();
             return Err(OpsError::NoSuchField {
                 map: l.map_or_else(String::new, |l| l.map().to_string()),
@@ -205,12 +209,7 @@ pub(crate) fn check_overrides(
 
 /// Writes one family: `# HELP`, `# TYPE` and its samples (already
 /// rendered, one per line).
-pub(crate) fn write_family(
-    out: &mut Vec<u8>,
-    family: &Family,
-    samples: &[u8],
-    format: Exposition,
-) {
+pub(crate) fn write_family(out: &mut Vec<u8>, family: &Family, samples: &[u8], format: Exposition) {
     let name = match format {
         Exposition::OpenMetrics => &family.base,
         Exposition::Text => &family.sample,

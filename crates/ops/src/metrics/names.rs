@@ -64,13 +64,20 @@ pub fn join(parts: &[&str]) -> String {
     name
 }
 
+/// First words that make a field a gauge whatever it ends with: a limit or
+/// a snapshot, not a running count (`max_event_bytes`, `last_packets`).
+pub const GAUGE_FIRST_WORDS: &[&str] = &["max", "min", "limit", "last", "cur", "current"];
+
 /// Whether a field called `name` holds a counter: its last word (after
-/// [`snake`]) is one of [`COUNTER_WORDS`], e.g. `packets`, `rx_bytes`,
-/// `dropCount`, `errors_total`; not `bytes_in_flight` or `last_count_at`.
+/// [`snake`]) is one of [`COUNTER_WORDS`] and its first word is not one of
+/// [`GAUGE_FIRST_WORDS`]; e.g. `packets`, `rx_bytes`, `dropCount`,
+/// `errors_total`, but not `bytes_in_flight`, `last_count_at` or
+/// `max_event_bytes`.
 pub fn is_counter_name(name: &str) -> bool {
     let s = snake(name);
     let last = s.rsplit('_').next().unwrap_or("");
-    COUNTER_WORDS.contains(&last)
+    let first = s.split('_').next().unwrap_or("");
+    COUNTER_WORDS.contains(&last) && !GAUGE_FIRST_WORDS.contains(&first)
 }
 
 /// Whether `name` is a valid metric name prefix: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -113,7 +120,12 @@ mod tests {
         assert_eq!(snake("a.b-c__d_"), "a_b_c_d");
         assert_eq!(snake("firewall.rodata"), "firewall_rodata");
         assert_eq!(
-            join(&["ebpf", "ingress_node_firewall_statistics_map", "deny_stats", "packets"]),
+            join(&[
+                "ebpf",
+                "ingress_node_firewall_statistics_map",
+                "deny_stats",
+                "packets"
+            ]),
             "ebpf_ingress_node_firewall_statistics_map_deny_stats_packets"
         );
         assert_eq!(join(&["9lives"]), "_9lives");
@@ -122,10 +134,25 @@ mod tests {
 
     #[test]
     fn counters_by_their_last_word() {
-        for c in ["packets", "rx_bytes", "dropCount", "errors_total", "total", "pkts"] {
+        for c in [
+            "packets",
+            "rx_bytes",
+            "dropCount",
+            "errors_total",
+            "total",
+            "pkts",
+        ] {
             assert!(is_counter_name(c), "{c}");
         }
-        for g in ["bytes_in_flight", "last_count_at", "mode", "ruleId", ""] {
+        for g in [
+            "bytes_in_flight",
+            "last_count_at",
+            "mode",
+            "ruleId",
+            "",
+            "max_event_bytes",
+            "lastPackets",
+        ] {
             assert!(!is_counter_name(g), "{g}");
         }
     }

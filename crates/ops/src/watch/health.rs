@@ -59,12 +59,11 @@ impl WatchHealth {
         s.ready = ready;
         s.file_ok = file_ok;
         if matches!(r.outcome, Outcome::Applied) {
-            s.last_applied_unix = r
-                .at
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64()
-                + r.duration.as_secs_f64();
+            s.last_applied_unix =
+                r.at.duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+                    + r.duration.as_secs_f64();
         }
     }
 

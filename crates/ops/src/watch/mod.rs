@@ -480,7 +480,13 @@ impl Reconciler {
             if dirty.is_some_and(|d| now >= d + self.opts.settle) {
                 dirty = None;
                 if let Some(content) = self.read_if_changed() {
-                    run_one(self, &mut watcher, &mut next, Trigger::FileChanged, Some(content));
+                    run_one(
+                        self,
+                        &mut watcher,
+                        &mut next,
+                        Trigger::FileChanged,
+                        Some(content),
+                    );
                     continue;
                 }
             }
