@@ -70,7 +70,10 @@ fn endpoint_survives_a_vanished_and_a_replaced_map() {
         "--map".as_ref(),
         MAP.as_ref(),
     ]);
-    assert!(addr.starts_with("127.0.0.1:"), "localhost by default: {addr}");
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "localhost by default: {addr}"
+    );
     let series = "ebpf_pkt_count_total{key=\"7\"}";
 
     // The text format by default; the whole value is one number, named by
@@ -78,9 +81,15 @@ fn endpoint_survives_a_vanished_and_a_replaced_map() {
     let (status, head, body) = http_get(&addr, "/metrics", None);
     assert_eq!(status, 200, "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    assert!(body.contains("# TYPE ebpf_pkt_count_total counter"), "{body}");
+    assert!(
+        body.contains("# TYPE ebpf_pkt_count_total counter"),
+        "{body}"
+    );
     assert_eq!(sample(&body, series).as_deref(), Some("41"), "{body}");
-    assert_eq!(sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(), Some("1"));
+    assert_eq!(
+        sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(),
+        Some("1")
+    );
 
     // OpenMetrics when asked for, as Prometheus asks.
     let (_, head, om) = http_get(
@@ -88,8 +97,14 @@ fn endpoint_survives_a_vanished_and_a_replaced_map() {
         "/metrics",
         Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"),
     );
-    assert!(head.contains("application/openmetrics-text; version=1.0.0"), "{head}");
-    assert!(om.contains("# TYPE ebpf_pkt_count counter") && om.ends_with("# EOF\n"), "{om}");
+    assert!(
+        head.contains("application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(
+        om.contains("# TYPE ebpf_pkt_count counter") && om.ends_with("# EOF\n"),
+        "{om}"
+    );
 
     // Probes, other paths and methods.
     assert_eq!(http_get(&addr, "/healthz", None).0, 200);
@@ -104,7 +119,10 @@ fn endpoint_survives_a_vanished_and_a_replaced_map() {
     let (status, _, body) = http_get(&addr, "/metrics", None);
     assert_eq!(status, 200);
     assert_eq!(sample(&body, series), None, "{body}");
-    assert_eq!(sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(), Some("0"));
+    assert_eq!(
+        sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(),
+        Some("0")
+    );
     assert_eq!(
         sample(&body, "ebpf_sdk_scrape_errors_total{map=\"pkt_count\"}").as_deref(),
         Some("1")
@@ -118,7 +136,10 @@ fn endpoint_survives_a_vanished_and_a_replaced_map() {
     bpftool::map_update(&pin, &7u32.to_le_bytes(), &5u64.to_le_bytes(), "any").unwrap();
     let (_, _, body) = http_get(&addr, "/metrics", None);
     assert_eq!(sample(&body, series).as_deref(), Some("5"), "{body}");
-    assert_eq!(sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(), Some("1"));
+    assert_eq!(
+        sample(&body, "ebpf_sdk_map_up{map=\"pkt_count\"}").as_deref(),
+        Some("1")
+    );
     assert_eq!(
         sample(&body, "ebpf_sdk_map_reopens_total{map=\"pkt_count\"}").as_deref(),
         Some("1")
@@ -210,7 +231,10 @@ fn ping(net: &Netns, to: IpAddr) -> u64 {
         .find_map(|p| p.trim().strip_suffix(" received"))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no `received` in ping output: {text}"));
-    assert!(text.contains(&format!("{PINGS} packets transmitted")), "{text}");
+    assert!(
+        text.contains(&format!("{PINGS} packets transmitted")),
+        "{text}"
+    );
     received
 }
 
@@ -235,10 +259,21 @@ fn prometheus_counts_denied_pings() {
         .arg(&elf)
         .arg("--pin-dir")
         .arg(fw.dir())
-        .args(["--map", "ingress_node_firewall_table_map", "--key", &key, "--value", DENY_ECHO])
+        .args([
+            "--map",
+            "ingress_node_firewall_table_map",
+            "--key",
+            &key,
+            "--value",
+            DENY_ECHO,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (_export, addr) = start_export(&[
         "--elf".as_ref(),
@@ -256,7 +291,11 @@ fn prometheus_counts_denied_pings() {
     });
 
     let t = Instant::now();
-    assert_eq!(ping(&net, IpAddr::V4(net.host_v4())), 0, "the rule drops every echo request");
+    assert_eq!(
+        ping(&net, IpAddr::V4(net.host_v4())),
+        0,
+        "the rule drops every echo request"
+    );
     let answer = query_until(&prom, &q, Duration::from_secs(30), |v| {
         v["data"]["result"][0]["value"][1] == PINGS.to_string().as_str()
     });
@@ -282,6 +321,9 @@ fn prometheus_counts_denied_pings() {
     let up = query_until(&prom, "ebpf_sdk_map_up", Duration::from_secs(10), |v| {
         v["data"]["result"][0]["value"][1] == "1"
     });
-    assert_eq!(up["data"]["result"][0]["metric"]["map"], "ingress_node_firewall_statistics_map");
+    assert_eq!(
+        up["data"]["result"][0]["metric"]["map"],
+        "ingress_node_firewall_statistics_map"
+    );
     drop(env);
 }

@@ -132,7 +132,11 @@ fn follows_edits_renames_and_configmap_swaps() {
     let r = w.next_reconcile(STEP);
     check(&r, "file", "applied");
     assert_eq!(
-        [&r["maps"][0]["added"], &r["maps"][0]["changed"], &r["maps"][0]["unchanged"]],
+        [
+            &r["maps"][0]["added"],
+            &r["maps"][0]["changed"],
+            &r["maps"][0]["unchanged"]
+        ],
         [1, 1, 1],
         "{r}"
     );
@@ -141,14 +145,21 @@ fn follows_edits_renames_and_configmap_swaps() {
     write_by_rename(&file, &entries(&[(3, 33)]));
     let r = w.next_reconcile(STEP);
     check(&r, "file", "applied");
-    assert_eq!(r["maps"][0]["removed"], 2, "--prune deletes what the file dropped: {r}");
+    assert_eq!(
+        r["maps"][0]["removed"], 2,
+        "--prune deletes what the file dropped: {r}"
+    );
     assert_eq!(contents(&pin), map_of(&[(3, 33)]));
     // Touching the file without changing it is not a reconcile.
     write_in_place(&file, &entries(&[(3, 33)]));
     std::thread::sleep(Duration::from_millis(500));
     let status = w.signal("TERM", Duration::from_secs(5));
     assert!(status.success(), "SIGTERM while idle: exit 0, got {status}");
-    let reconciles = w.seen().iter().filter(|l| l.contains("\"reconcile\"")).count();
+    let reconciles = w
+        .seen()
+        .iter()
+        .filter(|l| l.contains("\"reconcile\""))
+        .count();
     assert_eq!(reconciles, 3, "the unchanged write made no reconcile");
 
     // A ConfigMap volume as the kubelet lays it out: the file is a symlink
@@ -165,7 +176,10 @@ fn follows_edits_renames_and_configmap_swaps() {
     check(&r, "start", "applied");
     assert_eq!(contents(&pin), map_of(&[(5, 50)]));
 
-    for (i, pairs) in [[(5u32, 55u64), (6, 60)], [(7, 70), (8, 80)]].iter().enumerate() {
+    for (i, pairs) in [[(5u32, 55u64), (6, 60)], [(7, 70), (8, 80)]]
+        .iter()
+        .enumerate()
+    {
         // kubelet's AtomicWriter: write the new directory, point a new
         // symlink at it, rename that over `..data`, remove the old directory.
         let old = std::fs::read_link(cm.join("..data")).unwrap();
@@ -177,7 +191,12 @@ fn follows_edits_renames_and_configmap_swaps() {
         std::fs::remove_dir_all(cm.join(old)).unwrap();
         let r = w.next_reconcile(STEP);
         check(&r, "file", "applied");
-        assert_eq!(contents(&pin), map_of(pairs), "after ConfigMap update {}", i + 1);
+        assert_eq!(
+            contents(&pin),
+            map_of(pairs),
+            "after ConfigMap update {}",
+            i + 1
+        );
     }
     let status = w.signal("INT", Duration::from_secs(5));
     assert!(status.success(), "SIGINT while idle: exit 0, got {status}");
@@ -304,7 +323,10 @@ fn stops_on_sigterm_after_the_batch_in_flight() {
         .unwrap()
         .is_none()
     {
-        assert!(first.elapsed() < Duration::from_secs(60), "no write started");
+        assert!(
+            first.elapsed() < Duration::from_secs(60),
+            "no write started"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let t = Instant::now();

@@ -148,22 +148,49 @@ fn samples_are_exact() {
     // elements told apart by an index label; camelCase made snake_case.
     has(&text, "ebpf_ingress_node_firewall_table_map_rules_rule_id{prefix_len=\"64\",ingress_ifindex=\"6\",ip_data=\"10.0.0.2\",rules_index=\"0\"} 7");
     has(&text, "ebpf_ingress_node_firewall_table_map_rules_icmp_type{prefix_len=\"64\",ingress_ifindex=\"6\",ip_data=\"10.0.0.2\",rules_index=\"99\"} 0");
-    has(&text, "# TYPE ebpf_ingress_node_firewall_table_map_rules_rule_id gauge");
+    has(
+        &text,
+        "# TYPE ebpf_ingress_node_firewall_table_map_rules_rule_id gauge",
+    );
     // Big-endian key fields read in network order; signed values stay signed.
     has(&text, "ebpf_ingress_node_firewall_debug_map_packets_total{saddr=\"10.0.0.2\",sport=\"443\",proto=\"6\"} 5");
     has(&text, "ebpf_ingress_node_firewall_debug_map_last_rule_id{saddr=\"10.0.0.2\",sport=\"443\",proto=\"6\"} -1");
     // Enums in the value are their numbers (gauges); ENUM64 beyond 32 bits.
-    has(&text, "ebpf_ingress_node_firewall_config_map_mode{key=\"0\"} 1");
-    has(&text, "ebpf_ingress_node_firewall_config_map_log_prio{key=\"0\"} -1");
-    has(&text, "ebpf_ingress_node_firewall_config_map_features{key=\"0\"} 4294967296");
-    has(&text, "ebpf_ingress_node_firewall_config_map_ttl_adjust{key=\"0\"} -3");
-    has(&text, "ebpf_ingress_node_firewall_config_map_enabled{key=\"0\"} 1");
-    has(&text, "# TYPE ebpf_ingress_node_firewall_config_map_max_event_bytes gauge");
-    assert!(!text.contains("config_map_name"), "char[16] is text, not a number");
+    has(
+        &text,
+        "ebpf_ingress_node_firewall_config_map_mode{key=\"0\"} 1",
+    );
+    has(
+        &text,
+        "ebpf_ingress_node_firewall_config_map_log_prio{key=\"0\"} -1",
+    );
+    has(
+        &text,
+        "ebpf_ingress_node_firewall_config_map_features{key=\"0\"} 4294967296",
+    );
+    has(
+        &text,
+        "ebpf_ingress_node_firewall_config_map_ttl_adjust{key=\"0\"} -3",
+    );
+    has(
+        &text,
+        "ebpf_ingress_node_firewall_config_map_enabled{key=\"0\"} 1",
+    );
+    has(
+        &text,
+        "# TYPE ebpf_ingress_node_firewall_config_map_max_event_bytes gauge",
+    );
+    assert!(
+        !text.contains("config_map_name"),
+        "char[16] is text, not a number"
+    );
     assert!(!text.contains("config_map_mac"), "a MAC is not a number");
     // An enum key by name; a value that is one number named by its map.
     has(&text, "ebpf_verdicts{key=\"DROP\"} 12");
-    has(&text, "ebpf_drop_count_total{key=\"1\"} 18446744073709551615");
+    has(
+        &text,
+        "ebpf_drop_count_total{key=\"1\"} 18446744073709551615",
+    );
     has(&text, "# TYPE ebpf_drop_count_total counter");
     // Every family once, samples right after their TYPE line.
     let types = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
@@ -171,8 +198,15 @@ fn samples_are_exact() {
     assert_eq!(types, helps);
 
     // OpenMetrics: counters' family names without `_total`.
-    let om = render(&filled(), &MetricsOptions::default(), Exposition::OpenMetrics);
-    has(&om, "# TYPE ebpf_ingress_node_firewall_statistics_map_deny_stats_packets counter");
+    let om = render(
+        &filled(),
+        &MetricsOptions::default(),
+        Exposition::OpenMetrics,
+    );
+    has(
+        &om,
+        "# TYPE ebpf_ingress_node_firewall_statistics_map_deny_stats_packets counter",
+    );
     has(&om, &format!("{deny}{{key=\"7\"}} 3"));
     assert!(om.ends_with("# EOF\n"));
 }
@@ -195,20 +229,32 @@ fn per_cpu_label_keeps_cpus_apart() {
 fn overrides_and_refusals() {
     let fw = firewall();
     let stats = fw.map(STATS).unwrap();
-    let gauge = KindOverride::parse(&format!("{STATS}:deny_stats.bytes"), MetricKind::Gauge).unwrap();
+    let gauge =
+        KindOverride::parse(&format!("{STATS}:deny_stats.bytes"), MetricKind::Gauge).unwrap();
     let counter = KindOverride::parse("value.max_event_bytes", MetricKind::Counter).unwrap();
     let opts = MetricsOptions {
         kinds: vec![gauge, counter],
         ..Default::default()
     };
     let m = MapMetrics::new(stats, &opts).unwrap();
-    assert!(m.metric_names().contains(&"ebpf_ingress_node_firewall_statistics_map_deny_stats_bytes"));
-    assert!(m.metric_names().contains(&"ebpf_ingress_node_firewall_statistics_map_deny_stats_packets_total"));
+    assert!(m
+        .metric_names()
+        .contains(&"ebpf_ingress_node_firewall_statistics_map_deny_stats_bytes"));
+    assert!(m
+        .metric_names()
+        .contains(&"ebpf_ingress_node_firewall_statistics_map_deny_stats_packets_total"));
     let c = MapMetrics::new(fw.map(CONFIG).unwrap(), &opts).unwrap();
-    assert!(c.metric_names().contains(&"ebpf_ingress_node_firewall_config_map_max_event_bytes_total"));
+    assert!(c
+        .metric_names()
+        .contains(&"ebpf_ingress_node_firewall_config_map_max_event_bytes_total"));
     assert_eq!(
         m.fields(),
-        ["allow_stats.packets", "allow_stats.bytes", "deny_stats.packets", "deny_stats.bytes"]
+        [
+            "allow_stats.packets",
+            "allow_stats.bytes",
+            "deny_stats.packets",
+            "deny_stats.bytes"
+        ]
     );
 
     // Refusals name the map and why.
@@ -259,7 +305,10 @@ fn promtool_accepts_the_text() {
     ] {
         let text = render(&filled(), &opts, Exposition::Text);
         let (ok, said) = run_with_input("promtool", &["check", "metrics"], &text);
-        assert!(ok && said.trim().is_empty(), "promtool check metrics: {said}");
+        assert!(
+            ok && said.trim().is_empty(),
+            "promtool check metrics: {said}"
+        );
         eprintln!(
             "promtool check metrics: {} lines accepted, no lint problems",
             text.lines().count()
@@ -291,7 +340,9 @@ fn python_client_parses_both_formats() {
                 "{fmt}: no `{want}` in the parsed samples:\n{parsed}"
             );
         };
-        line("counter ebpf_ingress_node_firewall_statistics_map_deny_stats_packets_total key=7 3.0");
+        line(
+            "counter ebpf_ingress_node_firewall_statistics_map_deny_stats_packets_total key=7 3.0",
+        );
         line("gauge ebpf_ingress_node_firewall_table_map_rules_rule_id ingress_ifindex=6,ip_data=10.0.0.2,prefix_len=64,rules_index=0 7.0");
         line("gauge ebpf_ingress_node_firewall_debug_map_last_rule_id proto=6,saddr=10.0.0.2,sport=443 -1.0");
         line("gauge ebpf_verdicts key=DROP 12.0");
