@@ -115,11 +115,9 @@ pub(crate) fn export(args: &ExportArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     // Log a map's failure when it starts or changes, not on every scrape.
     let mut failing: HashMap<String, String> = HashMap::new();
     serve_metrics(&endpoint, &mut exporter, &stop, &mut |event| match event {
-        ScrapeEvent::Failed { map, error } => {
-            if failing.get(map) != Some(error) {
-                eprintln!("export: {map}: not read: {error}");
-                failing.insert(map.clone(), error.clone());
-            }
+        ScrapeEvent::Failed { map, error } if failing.get(map) != Some(error) => {
+            eprintln!("export: {map}: not read: {error}");
+            failing.insert(map.clone(), error.clone());
         }
         ScrapeEvent::Reopened {
             map,
