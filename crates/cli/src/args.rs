@@ -106,7 +106,8 @@ pub(crate) struct ApplyArgs {
     /// woken by changes in the pins' directories).
     #[arg(long, value_name = "SECS", default_value = "1", requires = "watch", value_parser = seconds)]
     pub(crate) pin_check: f64,
-    /// With --watch: the log line format.
+    /// With --watch: the log line format, one line per reconcile (readable
+    /// text, or one JSON object).
     #[arg(long, value_enum, default_value = "text", requires = "watch")]
     pub(crate) log_format: LogFormat,
     /// With --watch: serve /healthz, /readyz and /metrics (reconcile
@@ -119,9 +120,10 @@ pub(crate) struct ApplyArgs {
 /// Formats of `apply --watch` log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormat {
-    /// One readable line per reconcile.
+    // One readable line per reconcile. (Plain comments: documented
+    // variants would switch `apply --help` to the long layout.)
     Text,
-    /// One JSON object per line.
+    // One JSON object per line.
     Json,
 }
 
@@ -174,7 +176,8 @@ pub(crate) struct ExportArgs {
     /// Print one scrape to standard output and exit, instead of serving.
     #[arg(long)]
     pub(crate) once: bool,
-    /// With --once: the exposition format.
+    /// With --once: the exposition format (Prometheus text 0.0.4, or
+    /// OpenMetrics 1.0).
     #[arg(long, value_enum, default_value = "text", requires = "once")]
     pub(crate) format: ExpositionFormat,
 }
@@ -182,9 +185,9 @@ pub(crate) struct ExportArgs {
 /// Exposition formats of `export --once`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ExpositionFormat {
-    /// Prometheus text format 0.0.4.
+    // Prometheus text format 0.0.4.
     Text,
-    /// OpenMetrics 1.0.
+    // OpenMetrics 1.0.
     Openmetrics,
 }
 

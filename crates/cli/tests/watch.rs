@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{require_kernel, BpffsDir};
-use ops::{contents, create_map, map_id, schema_file, write_by_rename, write_in_place, Running};
+use ops::{
+    contents, create_map, http_get, map_id, schema_file, write_by_rename, write_in_place, Running,
+};
 use serde_json::Value;
 
 ebpf_sdk_testkit::harness! {
@@ -27,6 +29,7 @@ ebpf_sdk_testkit::harness! {
     refills_a_map_replaced_at_its_pin: [Need::Kernel],
     keeps_the_last_good_state_when_the_file_goes_bad: [Need::Kernel],
     stops_on_sigterm_after_the_batch_in_flight: [Need::Kernel, Need::Programs(&["kill"])],
+    waits_for_a_missing_map_and_says_so_on_its_probes: [Need::Kernel],
 }
 
 const MAP: &str = "wmap";
@@ -362,4 +365,59 @@ fn stops_on_sigterm_after_the_batch_in_flight() {
 /// The number of entries in the map, counted by bpftool.
 fn bpf_count(pin: &Path) -> u64 {
     ebpf_sdk_testkit::bpftool::map_dump(pin).unwrap().len() as u64
+}
+
+fn waits_for_a_missing_map_and_says_so_on_its_probes() {
+    let s = Setup::new("wmiss");
+    let pin = s.pin();
+    std::fs::remove_file(&pin).unwrap();
+    let file = s.tmp.path().join("rules.yaml");
+    std::fs::write(&file, entries(&[(4, 40)])).unwrap();
+    let mut w = s.watch(&file, true, &["--listen", "127.0.0.1:0"]);
+    let addr = w.wait_line(STEP, |l| {
+        let url = l.split("http://").nth(1)?;
+        Some(url.split('/').next()?.to_string())
+    });
+    // Nothing pinned yet: the reconcile fails, the pod would not be ready.
+    let r = w.next_reconcile(STEP);
+    check(&r, "start", "failed");
+    assert_eq!(r["level"], "error", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains(&pin.display().to_string()),
+        "{r}"
+    );
+    let (status, _, body) = http_get(&addr, "/readyz", None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no BPF object is pinned"), "{body}");
+    assert_eq!(http_get(&addr, "/healthz", None).0, 200);
+
+    // The program comes up and pins its map: applied at once.
+    create_map(&pin, 1024);
+    let r = w.next_reconcile(STEP);
+    check(&r, "map_replaced", "applied");
+    assert_eq!(contents(&pin), map_of(&[(4, 40)]));
+    assert_eq!(http_get(&addr, "/readyz", None).0, 200);
+
+    // A bad file: still ready (the map keeps the last good state), and the
+    // counters say what happened.
+    write_in_place(&file, "- {key: 4, value: 40, extra: 1}\n");
+    check(&w.next_reconcile(STEP), "file", "bad_file");
+    assert_eq!(http_get(&addr, "/readyz", None).0, 200);
+    let (_, _, metrics) = http_get(&addr, "/metrics", None);
+    for line in [
+        "ebpf_sdk_reconciles_total{outcome=\"applied\"} 1",
+        "ebpf_sdk_reconciles_total{outcome=\"bad_file\"} 1",
+        "ebpf_sdk_reconciles_total{outcome=\"failed\"} 1",
+        "ebpf_sdk_state_file_valid 0",
+        "ebpf_sdk_watch_ready 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    assert!(w.signal("TERM", Duration::from_secs(5)).success());
 }
