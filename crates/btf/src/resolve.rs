@@ -306,6 +306,68 @@ impl<'a> Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// The value of a global data map: DATASEC `id` as a struct of its
+    /// variables, by name, at the offsets `offset_of(name, declared)` gives
+    /// (`declared` is the DATASEC's own offset, right in kernel BTF, 0 in
+    /// an object file before libbpf fixes it up), `size` bytes long. Named
+    /// `datasec <section>`, whichever BTF it comes from.
+    pub(crate) fn datasec(
+        &mut self,
+        id: u32,
+        size: u32,
+        offset_of: &dyn Fn(&str, u32) -> u64,
+    ) -> Result<TypeNode, ResolveError> {
+        let ty = self.type_by_id(id)?;
+        let Type::Datasec(ds) = &ty else {
+            return err(id, format!("a {} is not a data section", ty.name()));
+        };
+        let sec_name = self.name_of(ds, id)?;
+        let mut members = Vec::with_capacity(ds.variables.len());
+        for v in &ds.variables {
+            let Some(var_id) = v.get_type_id() else {
+                continue;
+            };
+            // Functions (extern ksyms) have no bytes in the section.
+            let Ok(Type::Var(var)) = self.btf.resolve_type_by_id(var_id) else {
+                continue;
+            };
+            let vname = self.name_of(&var, var_id)?;
+            let Some(tid) = var.get_type_id() else {
+                continue;
+            };
+            let mut node = self.node(tid)?;
+            let off = offset_of(&vname, v.offset());
+            let end = off.checked_add(u64::from(node.size));
+            if end.is_none_or(|e| e > u64::from(size)) {
+                return err(
+                    id,
+                    format!(
+                        "{sec_name}: variable `{vname}` at {off} runs past the {size}-byte section"
+                    ),
+                );
+            }
+            let off = off as u32; // < size, a u32
+            hint(&vname, &mut node);
+            members.push(Member {
+                name: vname,
+                offset: off,
+                bit_offset: off.checked_mul(8).ok_or(ResolveError {
+                    type_id: id,
+                    detail: format!("{sec_name}: offset {off} is too large"),
+                })?,
+                bit_size: None,
+                ty: node,
+            });
+        }
+        members.sort_by_key(|m| m.offset);
+        Ok(TypeNode {
+            name: format!("datasec {sec_name}"),
+            typedefs: vec![],
+            size,
+            kind: TypeKind::Struct { members },
+        })
+    }
+
     /// An enum's name, size and variants; `members` yields each variant with
     /// its value read as unsigned and as signed.
     fn enum_node<'m>(

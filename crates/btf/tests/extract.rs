@@ -14,6 +14,8 @@ ebpf_sdk_testkit::harness! {
     zoo_fixture_covers_other_map_kinds: [],
     legacy_object_without_btf_lists_opaque_maps: [],
     errors_name_the_file_and_the_problem: [],
+    iproute2_definitions_pinning_and_map_in_map: [],
+    perf_records_and_custom_data_sections: [],
     third_party_objects_extract: [Need::Path {
         path: XDP_TOOLS_OBJECTS,
         hint: "apt-get install xdp-tools",
@@ -31,7 +33,7 @@ fn extract(rel: &str) -> Document {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(repo().join("schemas/ebpf-sdk-schema.v1.json")).unwrap();
+    let text = std::fs::read_to_string(repo().join("schemas/ebpf-sdk-schema.v2.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     jsonschema::draft202012::new(&schema).unwrap()
 }
@@ -302,6 +304,73 @@ fn legacy_object_without_btf_lists_opaque_maps() {
     );
     assert_eq!(h.flags.names(), ["no_prealloc"]);
     assert!(matches!(h.key.as_ref().unwrap().kind, TypeKind::Opaque));
+}
+
+/// Our iproute2-shaped fixture: `struct bpf_elf_map` definitions with
+/// pinning, a map-in-map tied by id/inner_id, and BPF_ANNOTATE_KV_PAIR.
+fn iproute2_definitions_pinning_and_map_in_map() {
+    let rel = "crates/btf/tests/fixtures/realworld/iproute2.bpf.o";
+    let doc = extract(rel);
+    assert_valid(&doc);
+    let pin = |m: &str| doc.map(m).unwrap().pinning.clone();
+    assert_eq!(pin("tc_counters"), Pinning::GlobalNs);
+    assert_eq!(pin("tc_inner"), Pinning::GlobalNs);
+    assert_eq!(pin("tc_scratch"), Pinning::None);
+    // PIN_OBJECT_NS: the directory is the SHA-1 of the object file (as
+    // iproute2 computes it; sha1sum is an independent check).
+    let out = std::process::Command::new("sha1sum")
+        .arg(repo().join(rel))
+        .output()
+        .unwrap();
+    let sum = String::from_utf8(out.stdout).unwrap();
+    let sum = sum.split_whitespace().next().unwrap();
+    assert_eq!(pin("tc_config"), Pinning::ObjectNs(sum.to_string()));
+    // The outer map's inner_id 42 is tc_inner's id.
+    let outer = doc.map("tc_outer").unwrap();
+    let inner = outer.inner_map.as_ref().unwrap();
+    assert_eq!((inner.name.as_str(), inner.max_entries), ("tc_inner", 16));
+    assert_eq!(outer.value_size, 4);
+    // BPF_ANNOTATE_KV_PAIR gives tc_counters its key and value types.
+    let c = doc.map("tc_counters").unwrap();
+    assert_eq!(c.key.as_ref().unwrap().name, "struct tc_key");
+    let v = c.value.as_ref().unwrap();
+    assert_eq!(v.name, "struct tc_counters");
+    assert_eq!(member(v, "enabled").offset, 16);
+    assert!(c.btf_key_type_id.is_some() && c.btf_value_type_id.is_some());
+    // Maps without an annotation stay opaque.
+    let cfg = doc.map("tc_config").unwrap();
+    assert!(matches!(cfg.value.as_ref().unwrap().kind, TypeKind::Opaque));
+}
+
+/// A perf event array declared with `__type(value, struct sample)` has the
+/// kernel's 4-byte value and keeps the record type; custom data sections
+/// are named as libbpf names them.
+fn perf_records_and_custom_data_sections() {
+    let doc = extract("crates/btf/tests/fixtures/realworld/addrs.bpf.o");
+    assert_valid(&doc);
+    let perf = doc.map("sample_events").unwrap();
+    assert_eq!((perf.key_size, perf.value_size), (4, 4));
+    assert_eq!(perf.value.as_ref().unwrap().name, "unsigned int");
+    assert_eq!(perf.btf_value_type_id, None);
+    let record = perf.record.as_ref().expect("the declared record type");
+    assert_eq!((record.name.as_str(), record.size), ("struct sample", 48));
+    // Written and read back, the record survives.
+    let again = Document::from_json(&doc.to_json_pretty()).unwrap();
+    assert_eq!(
+        again.map("sample_events").unwrap().record.as_ref(),
+        Some(record)
+    );
+
+    let doc = extract("crates/btf/tests/fixtures/realworld/lb.bpf.o");
+    let names: Vec<&str> = doc
+        .maps
+        .iter()
+        .filter(|m| m.section.starts_with('.') && m.section != ".maps")
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["lb.rodata", "lb.data", "lb.bss", ".data.custom"]);
+    // The events map declares only sizes: no record.
+    assert!(doc.map("events").unwrap().record.is_none());
 }
 
 fn errors_name_the_file_and_the_problem() {

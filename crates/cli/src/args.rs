@@ -73,7 +73,9 @@ pub(crate) struct ApplyArgs {
     /// State file (`-` for stdin).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub(crate) file: PathBuf,
-    /// Delete entries that are not in the file.
+    /// Delete entries that are not in the file. An array's indices cannot
+    /// be deleted: those not in the file are reset to zero (`0` lines in
+    /// the diff, counted as `reset`). The map is backed up first.
     #[arg(long)]
     pub(crate) prune: bool,
     /// Print what would change; write nothing.
@@ -370,9 +372,10 @@ authentication.\n\nExample:\n  ebpf-sdk export --elf fw.o --map ingress_node_fir
     Events {
         #[command(flatten)]
         target: MapArgs,
-        /// The record header's type in the object's BTF, e.g. event_hdr_st.
+        /// The record header's type in the object's BTF, e.g. event_hdr_st
+        /// [default: the type the map declares with __type(value, ...)].
         #[arg(long = "type", value_name = "NAME")]
-        type_name: String,
+        type_name: Option<String>,
         /// Stop after this many events.
         #[arg(long, value_name = "N")]
         count: Option<usize>,

@@ -135,7 +135,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
             type_name,
             count,
             timeout,
-        } => cmd::events::events(&target, &type_name, count, timeout, ui),
+        } => cmd::events::events(&target, type_name.as_deref(), count, timeout, ui),
         Command::Pop { target } => cmd::entry::pop_or_peek(&target, true),
         Command::Peek { target } => cmd::entry::pop_or_peek(&target, false),
         Command::Enrich {

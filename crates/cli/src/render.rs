@@ -190,7 +190,8 @@ fn write_table(out: &mut impl Write, rows: &[Vec<(String, String)>]) -> io::Resu
 }
 
 /// One difference line of `--dry-run`: `+ {...}` added, `~ {...}` changed
-/// (the new value), `- {...}` removed.
+/// (the new value), `- {...}` removed, `0 {...}` an array index reset to
+/// zero (its current value).
 pub fn write_diff(
     out: &mut impl Write,
     kind: DiffKind,
@@ -201,6 +202,7 @@ pub fn write_diff(
         DiffKind::Added => ("+", "32"),
         DiffKind::Changed => ("~", "33"),
         DiffKind::Removed => ("-", "31"),
+        DiffKind::Reset => ("0", "35"),
     };
     let line = format!("{sign} {}", entry_value(d.clone()).to_json());
     if color {
@@ -218,9 +220,15 @@ pub fn write_report(
     dry_run: bool,
 ) -> io::Result<()> {
     if r.diffed {
+        // Array indices to reset only where there are any: other maps
+        // have none.
+        let reset = match r.reset {
+            0 => String::new(),
+            n => format!(", {n} reset"),
+        };
         writeln!(
             out,
-            "{map}: {} added, {} changed, {} removed, {} unchanged{}",
+            "{map}: {} added, {} changed, {} removed{reset}, {} unchanged{}",
             r.added,
             r.changed,
             r.removed,
@@ -233,7 +241,15 @@ pub fn write_report(
         )?;
     }
     if !dry_run {
-        writeln!(out, "{map}: {} written, {} deleted", r.written, r.deleted)?;
+        let zeroed = match r.zeroed {
+            0 => String::new(),
+            n => format!(", {n} reset to zero"),
+        };
+        writeln!(
+            out,
+            "{map}: {} written, {} deleted{zeroed}",
+            r.written, r.deleted
+        )?;
     }
     Ok(())
 }
@@ -285,6 +301,19 @@ pub fn write_reconcile(out: &mut impl Write, r: &Reconcile, json: bool) -> io::R
     writeln!(out)
 }
 
+/// `s` as one word for a POSIX shell: as is when it holds only characters
+/// no shell treats specially, else in single quotes (a `'` as `'\''`).
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
 /// One line per map: name, type, sizes, flags, pinning.
 pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> io::Result<()> {
     let w = doc
@@ -301,10 +330,7 @@ pub fn write_summary(out: &mut impl Write, doc: &ebpf_sdk::schema::Document) -> 
     )?;
     for m in &doc.maps {
         let flags = m.flags.to_string();
-        let pin = match m.pinning {
-            ebpf_sdk::schema::Pinning::ByName => "by_name",
-            ebpf_sdk::schema::Pinning::None => "none",
-        };
+        let pin = m.pinning.name();
         writeln!(
             out,
             "{:w$}  {:17} {:>5} {:>6} {:>8}  {:22} {pin}",
@@ -336,6 +362,50 @@ mod tests {
         w.write(d(22, 5)).unwrap();
         w.finish().unwrap();
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn shell_words_survive_the_shell() {
+        assert_eq!(shell_word("/sys/fs/bpf/m"), "/sys/fs/bpf/m");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("$HOME;rm"), "'$HOME;rm'");
+        // What sh makes of them is the original text.
+        for w in ["a b", "it's", "", "$x `y` \"z\"", "tab\there", "*?[]"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", shell_word(w))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), w);
+        }
+    }
+
+    #[test]
+    fn reports_count_resets_where_there_are_any() {
+        let mut r = ApplyReport {
+            diffed: true,
+            added: 1,
+            unchanged: 2,
+            written: 1,
+            ..Default::default()
+        };
+        let text = |r: &ApplyReport| {
+            let mut buf = Vec::new();
+            write_report(&mut buf, "m", r, false).unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        assert_eq!(
+            text(&r),
+            "m: 1 added, 0 changed, 0 removed, 2 unchanged\nm: 1 written, 0 deleted\n"
+        );
+        r.reset = 3;
+        r.zeroed = 3;
+        assert_eq!(
+            text(&r),
+            "m: 1 added, 0 changed, 0 removed, 3 reset, 2 unchanged\n\
+             m: 1 written, 0 deleted, 3 reset to zero\n"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The `ebpf-sdk` workflow against real pinned maps of the bundled firewall:
-//! create through `$EDITOR` (including the reopen-on-error and abort paths),
-//! update, lookup, delete, dump and apply, with bpftool as the independent
-//! reader. Without privileges the harness counts them as ignored; they fail
+//! The `ebpf-sdk` workflow against real pinned maps of the bundled firewall
+//! (and of the corpus's load balancer, for global data): create through
+//! `$EDITOR` (including the reopen-on-error and abort paths), update,
+//! lookup, delete, dump and apply, with bpftool as the independent reader. Without privileges the harness counts them as ignored; they fail
 //! instead with `EBPF_SDK_REQUIRE_KERNEL=1`.
 
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +22,8 @@ ebpf_sdk_testkit::harness! {
     events_are_read_and_decoded_with_the_btf_type: [Need::Kernel],
     queues_stacks_map_in_map_and_global_data: [Need::Kernel],
     dump_into_a_closed_pipe_and_enrich: [Need::Kernel],
+    global_data_through_the_kernels_btf: [Need::Kernel],
+    prune_resets_arrays_and_restore_commands_run_as_printed: [Need::Kernel, Need::Programs(&["sh"])],
 }
 
 const TABLE: &str = "ingress_node_firewall_table_map";
@@ -764,25 +766,62 @@ fn events_are_read_and_decoded_with_the_btf_type() {
         "--value",
         "{rules: [{ruleId: 42, protocol: 1, icmpType: 8, action: 1}]}",
     ]);
-    let mut reader = std::process::Command::new(assert_cmd::cargo::cargo_bin("ebpf-sdk"))
-        .current_dir(repo())
-        .args([
-            "events",
-            "--elf",
-            "firewall-ebpf/firewall.bpf.o",
-            "--pin-dir",
-        ])
+    let packet = icmp_echo([10, 9, 8, 7]);
+    let check = |lines: &[serde_json::Value]| {
+        assert_eq!(lines.len(), 2);
+        for e in lines {
+            assert_eq!(e["ruleId"], 42);
+            assert_eq!(e["action"], 1);
+            assert_eq!(e["ifId"], lo);
+            assert_eq!(e["pktLength"], packet.len());
+            let payload = e["payload"].as_str().unwrap();
+            assert!(payload.starts_with("0x020000000001"), "{payload}");
+        }
+    };
+    let elf = ["--elf", "firewall-ebpf/firewall.bpf.o"];
+    check(&read_events(&fw, &elf, Some("event_hdr_st"), lo, &packet));
+
+    // A schema whose map declares its record type (as `__type(value,
+    // struct event_hdr_st)` would): no --type, and no ELF needed.
+    let obj = ebpf_sdk::Object::from_elf(repo().join("firewall-ebpf/firewall.bpf.o")).unwrap();
+    let mut doc = obj.document().clone();
+    doc.map_mut("ingress_node_firewall_events_map")
+        .unwrap()
+        .record = Some(obj.type_node("event_hdr_st").unwrap());
+    let schema = fw.tmp.path().join("with-record.json");
+    std::fs::write(&schema, doc.to_json_pretty()).unwrap();
+    let with_record = ["--schema", schema.to_str().unwrap()];
+    check(&read_events(&fw, &with_record, None, lo, &packet));
+}
+
+/// Runs `ebpf-sdk events` on the firewall's events map with `schema`
+/// (and `--type record`), sends `packet` through the XDP program twice, and
+/// returns the two records it printed.
+fn read_events(
+    fw: &Fw,
+    schema: &[&str],
+    record: Option<&str>,
+    lo: u32,
+    packet: &[u8],
+) -> Vec<serde_json::Value> {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ebpf-sdk"));
+    cmd.current_dir(repo())
+        .arg("events")
+        .args(schema)
+        .arg("--pin-dir")
         .arg(fw.guard.dir())
         .args([
             "--map",
             "ingress_node_firewall_events_map",
-            "--type",
-            "event_hdr_st",
             "--count",
             "2",
             "--timeout",
             "20",
-        ])
+        ]);
+    if let Some(t) = record {
+        cmd.args(["--type", t]);
+    }
+    let mut reader = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -798,31 +837,21 @@ fn events_are_read_and_decoded_with_the_btf_type() {
             .unwrap(),
     )
     .unwrap();
-    let packet = icmp_echo([10, 9, 8, 7]);
     let mut ctx: Vec<u8> = Vec::new();
     for v in [0u32, packet.len() as u32, 0, lo, 0, 0] {
         ctx.extend(v.to_ne_bytes());
     }
-    let run = prog.test_run(&packet, Some(&ctx), 2).unwrap();
+    let run = prog.test_run(packet, Some(&ctx), 2).unwrap();
     assert_eq!(run.retval, 1, "XDP_DROP");
     let out = reader.wait_with_output().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     assert!(out.status.success(), "{rest}");
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2);
-    for e in &lines {
-        assert_eq!(e["ruleId"], 42);
-        assert_eq!(e["action"], 1);
-        assert_eq!(e["ifId"], lo);
-        assert_eq!(e["pktLength"], packet.len());
-        let payload = e["payload"].as_str().unwrap();
-        assert!(payload.starts_with("0x020000000001"), "{payload}");
-    }
+        .collect()
 }
 
 /// The fixture object with a queue, a stack, map-in-map and global data,
@@ -1037,4 +1066,319 @@ fn dump_into_a_closed_pipe_and_enrich() {
         .unwrap();
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("--set NAME=PATH"), "{}", stderr(&o));
+}
+
+/// Issue 13 item 2: the global data maps of the corpus's load balancer
+/// (`.bss`, `.data`, `.rodata`, `.data.custom`), loaded by bpftool, read and
+/// written with nothing but the kernel's BTF: the same value layout as the
+/// ELF gives, the bytes bpftool reads back, frozen `.rodata` readable and
+/// refused for writes with the reason.
+fn global_data_through_the_kernels_btf() {
+    if require_kernel("global_data_through_the_kernels_btf").is_none() {
+        return;
+    }
+    let lb = repo().join("crates/btf/tests/fixtures/realworld/lb.bpf.o");
+    // bpftool pins every map in a private directory (vip_map is pinned by
+    // name), under the firewall lock.
+    let guard = FirewallGuard::load(&lb).expect("load lb.bpf.o with bpftool");
+    let elf = ebpf_sdk::btf::extract_file(&lb).unwrap();
+    let pin = |pinned: &str| guard.map_path(pinned).unwrap().to_path_buf();
+    let sdk = |args: &[&str]| -> Output {
+        Command::cargo_bin("ebpf-sdk")
+            .unwrap()
+            .current_dir(repo())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // bpftool's pin names (dots become underscores) and our map names.
+    let maps = [
+        ("lb_bss", "lb.bss"),
+        ("lb_data", "lb.data"),
+        ("lb_rodata", "lb.rodata"),
+        ("_data_custom", ".data.custom"),
+    ];
+    for (pinned, name) in maps {
+        let p = pin(pinned);
+        let out = sdk(&["describe", "--pinned", p.to_str().unwrap()]);
+        assert!(out.status.success(), "{pinned}: {}", stderr(&out));
+        let live =
+            ebpf_sdk::schema::Document::from_json(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        let (ours, theirs) = (elf.map(name).unwrap(), &live.maps[0]);
+        assert_eq!(theirs.name, name, "the kernel's map is {name}");
+        assert_eq!(theirs.section, ours.section);
+        assert_eq!(theirs.key, ours.key, "{name}: key");
+        assert_eq!(
+            theirs.value, ours.value,
+            "{name}: the same value as from the ELF"
+        );
+        assert_eq!(
+            (theirs.key_size, theirs.value_size, theirs.flags),
+            (ours.key_size, ours.value_size, ours.flags)
+        );
+    }
+
+    // Written through the kernel's BTF alone, with an IPv6 address in the
+    // __be32[4]: the bytes bpftool reads are the ones the ELF's codec
+    // encodes, and the address is in network order.
+    let bss = pin("lb_bss");
+    let value = "{last_dst_v6: '2001:db8::1', draining: true, totals: {v1: 5, v2: 7}}";
+    let out = sdk(&[
+        "update",
+        "--pinned",
+        bss.to_str().unwrap(),
+        "--key",
+        "0",
+        "--value",
+        value,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = bpftool::map_lookup(&bss, &0u32.to_ne_bytes())
+        .unwrap()
+        .unwrap()
+        .value
+        .unwrap();
+    let codec = ebpf_sdk::EntryCodec::new(elf.map("lb.bss").unwrap(), 1).unwrap();
+    let want = codec
+        .encode_value(
+            &ebpf_sdk::parse_inline(value, "v").unwrap(),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(
+        &got[..16],
+        &[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    );
+    assert_eq!(got[16], 1, "draining");
+    let out = sdk(&[
+        "lookup",
+        "--pinned",
+        bss.to_str().unwrap(),
+        "--key",
+        "0",
+        "-o",
+        "jsonl",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["value"]["totals"]["v2"], 7);
+    assert_eq!(shown["value"]["draining"], true);
+
+    // .data.custom through the kernel's BTF, and with the ELF (whose map is
+    // named as libbpf names it).
+    let custom = pin("_data_custom");
+    for schema in [
+        vec![],
+        vec!["--elf", lb.to_str().unwrap(), "--map", ".data.custom"],
+    ] {
+        let mut args = vec!["update"];
+        args.extend(schema);
+        args.extend([
+            "--pinned",
+            custom.to_str().unwrap(),
+            "--key",
+            "0",
+            "--value",
+            "{hc_port: 8080, hc_ports_v6: 'fe80::1'}",
+        ]);
+        let out = sdk(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = bpftool::map_lookup(&custom, &0u32.to_ne_bytes())
+            .unwrap()
+            .unwrap()
+            .value
+            .unwrap();
+        assert_eq!(&v[..4], &8080u32.to_ne_bytes());
+        assert_eq!(&v[4..6], &[0xfe, 0x80]);
+        assert_eq!(v[19], 1);
+    }
+
+    // .rodata: the kernel froze it; it reads (the object's initial values)
+    // and writes are refused with the reason.
+    let rodata = pin("lb_rodata");
+    let out = sdk(&["dump", "--pinned", rodata.to_str().unwrap(), "-o", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = bpftool::map_lookup(&rodata, &0u32.to_ne_bytes())
+        .unwrap()
+        .unwrap()
+        .value
+        .unwrap();
+    let codec = ebpf_sdk::EntryCodec::new(elf.map("lb.rodata").unwrap(), 1).unwrap();
+    let decoded: serde_json::Value =
+        serde_json::from_str(&codec.decode_value(&before).unwrap().0.to_json()).unwrap();
+    assert_eq!(decoded, shown["value"]);
+    assert_eq!(shown["value"]["cfg_max_reals"], 4096);
+    let out = sdk(&[
+        "update",
+        "--pinned",
+        rodata.to_str().unwrap(),
+        "--key",
+        "0",
+        "--value",
+        "{cfg_max_reals: 3}",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("frozen"), "{}", stderr(&out));
+    let after = bpftool::map_lookup(&rodata, &0u32.to_ne_bytes())
+        .unwrap()
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!(after, before, "nothing written");
+}
+
+/// The restore command an apply printed, taken from its stderr.
+fn restore_command(stderr: &str) -> String {
+    let start = stderr
+        .find("(restore: ")
+        .unwrap_or_else(|| panic!("no restore command in: {stderr}"))
+        + "(restore: ".len();
+    let line = stderr[start..].lines().next().unwrap();
+    line.strip_suffix(')').unwrap().to_string()
+}
+
+/// Runs a printed command with `sh` from another directory, the binary
+/// on PATH.
+fn run_printed(command: &str, cwd: &Path) -> Output {
+    let bin = assert_cmd::cargo::cargo_bin("ebpf-sdk");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", command])
+        .current_dir(cwd)
+        .env("PATH", path)
+        .env("TMPDIR", cwd)
+        .output()
+        .unwrap()
+}
+
+fn sorted_dump(pin: &Path) -> Vec<bpftool::Entry> {
+    let mut all = bpftool::map_dump(pin).unwrap();
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    all
+}
+
+/// Issue 13 items 3 and 4: `apply --prune` on a per-CPU array resets the
+/// indices the file leaves out to zero (after backing them up, reported
+/// as `reset`), and the restore command it prints, run as printed from
+/// another directory, brings back the very bytes; with --elf/--pin-dir and
+/// with only --pinned (the kernel's BTF).
+fn prune_resets_arrays_and_restore_commands_run_as_printed() {
+    let Some(fw) = Fw::load("prune_resets_arrays_and_restore_commands_run_as_printed") else {
+        return;
+    };
+    let stats = fw.pin(STATS);
+    let entry = |k: u32, packets: u32| {
+        format!(
+            "- key: {k}\n  value: {{allow_stats: {{packets: {packets}, bytes: {}}}}}\n",
+            packets * 100
+        )
+    };
+    let all = fw.tmp.path().join("all.yaml");
+    std::fs::write(
+        &all,
+        format!("{}{}{}", entry(1, 11), entry(2, 12), entry(3, 13)),
+    )
+    .unwrap();
+    fw.ok(&["apply", "--map", STATS, "-f", all.to_str().unwrap()]);
+    let before = sorted_dump(&stats);
+    let keep = fw.tmp.path().join("keep.yaml");
+    std::fs::write(&keep, entry(2, 22)).unwrap();
+
+    // Dry run: the indices to reset, with their values, and nothing written.
+    let out = fw.ok(&[
+        "apply",
+        "--map",
+        STATS,
+        "-f",
+        keep.to_str().unwrap(),
+        "--prune",
+        "--dry-run",
+    ]);
+    assert!(out.contains("0 {\"key\":1,"), "{out}");
+    assert!(out.contains("0 {\"key\":3,"), "{out}");
+    assert!(
+        out.contains("0 added, 1 changed, 0 removed, 2 reset, 0 unchanged (dry run"),
+        "{out}"
+    );
+    assert_eq!(sorted_dump(&stats), before, "dry run wrote nothing");
+
+    // For real, with a report: indices 1 and 3 are zero on every CPU.
+    let report = fw.tmp.path().join("report.json");
+    let out = fw.run(&[
+        "apply",
+        "--map",
+        STATS,
+        "-f",
+        keep.to_str().unwrap(),
+        "--prune",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(": 1 written, 0 deleted, 2 reset to zero"),
+        "{text}"
+    );
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        (rec[0]["reset"].as_u64(), rec[0]["reset_to_zero"].as_u64()),
+        (Some(2), Some(2))
+    );
+    for e in sorted_dump(&stats) {
+        let k = u32::from_ne_bytes(e.key[..4].try_into().unwrap());
+        let zero = e.per_cpu.iter().all(|(_, v)| v.iter().all(|b| *b == 0));
+        assert_eq!(zero, k != 2, "index {k}: {:?}", e.per_cpu);
+    }
+
+    // The printed restore command, run from elsewhere, restores the bytes.
+    let cmd = restore_command(&stderr(&out));
+    assert!(cmd.starts_with("ebpf-sdk apply --elf /"), "{cmd}");
+    assert!(cmd.contains(&format!("--map {STATS} --pinned /")), "{cmd}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let restored = run_printed(&cmd, elsewhere.path());
+    assert!(restored.status.success(), "{cmd}: {}", stderr(&restored));
+    assert_eq!(sorted_dump(&stats), before, "{cmd}");
+
+    // With only --pinned (the kernel's BTF is the schema), on the table.
+    let rules = fw.tmp.path().join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- key: {prefixLen: 64, ingress_ifindex: 4, ip_data: 10.4.0.1}\n  value: {rules: [{ruleId: 1, action: 1}]}\n\
+         - key: {prefixLen: 64, ingress_ifindex: 4, ip_data: 10.4.0.2}\n  value: {rules: [{ruleId: 2, action: 2}]}\n",
+    )
+    .unwrap();
+    fw.ok(&["apply", "--map", TABLE, "-f", rules.to_str().unwrap()]);
+    let table_before = sorted_dump(&fw.pin(TABLE));
+    let one = fw.tmp.path().join("one.yaml");
+    std::fs::write(
+        &one,
+        "- key: {prefixLen: 64, ingress_ifindex: 4, ip_data: 10.4.0.9}\n  value: {rules: [{ruleId: 9, action: 1}]}\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("ebpf-sdk")
+        .unwrap()
+        .current_dir(repo())
+        .env("TMPDIR", fw.tmp.path())
+        .args(["apply", "--pinned"])
+        .arg(fw.pin(TABLE))
+        .args(["-f", one.to_str().unwrap(), "--prune"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fw.table_entries().len(), 1);
+    let cmd = restore_command(&stderr(&out));
+    assert!(cmd.starts_with("ebpf-sdk apply --pinned /"), "{cmd}");
+    assert!(!cmd.contains("--elf") && !cmd.contains("--map"), "{cmd}");
+    let restored = run_printed(&cmd, elsewhere.path());
+    assert!(restored.status.success(), "{cmd}: {}", stderr(&restored));
+    assert_eq!(sorted_dump(&fw.pin(TABLE)), table_before, "{cmd}");
 }

@@ -193,10 +193,45 @@ fn concise_entry_encodes_and_decodes_back() {
 fn every_firewall_map_round_trips_template_fill_encode_decode() {
     let doc = ebpf_sdk::btf::extract_file(fw()).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // The events map (a perf event array) holds nothing to write: its
+    // template says what it is for, and encode says the same.
+    let events = "ingress_node_firewall_events_map";
+    let why = doc
+        .map(events)
+        .unwrap()
+        .map_type
+        .nothing_to_write()
+        .unwrap();
+    let template = stdout(&["template", "--elf", &fw(), "--map", events]);
+    assert!(
+        template.contains("# Nothing to write: a perf event array"),
+        "{template}"
+    );
+    assert!(!template.lines().any(|l| !l.starts_with('#')), "{template}");
+    let f = dir.path().join("events.yaml");
+    std::fs::write(&f, &template).unwrap();
+    let (code, err) = fails(
+        &[
+            "encode",
+            "--elf",
+            &fw(),
+            "--map",
+            events,
+            "-f",
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim(),
+        format!("error: {events} (perf_event_array): nothing to write: {why}")
+    );
     for m in doc
         .maps
         .iter()
         .filter(|m| m.key.is_some() || m.value.is_some())
+        .filter(|m| m.map_type.nothing_to_write().is_none())
     {
         let template = stdout(&["template", "--elf", &fw(), "--map", &m.name]);
         // Fill in: every `: 0` leaf becomes 1 (a valid value for every int,

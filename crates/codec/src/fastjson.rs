@@ -352,7 +352,7 @@ pub(crate) fn write_decoded(n: &Node, bytes: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(text.as_bytes());
         }
         Node::Int(i) if i.format == Some(Format::Ip) && i.size == 4 => write_ipv4(bytes, out),
-        Node::Record(r) => {
+        Node::Record(r) if !r.show_addr => {
             out.push(b'{');
             for (k, &ix) in r.decode.iter().enumerate() {
                 let f = &r.fields[ix];

@@ -18,22 +18,37 @@
 //!
 //! * Integers: `10`, `-3`, `0x1f`, `0o17`, `0b101`, or any of those as a
 //!   string (needed beyond 64 bits). Out of range is an error, never a wrap;
-//!   floats and booleans are not integers. A 4-byte integer also takes an
-//!   IPv4 address, stored in network order.
-//! * Enums: a variant name or a number. Booleans: `true`/`false`.
+//!   floats and booleans are not integers.
+//! * Enums: a variant name or a number.
+//! * `_Bool`: `true`, `false`, `0` or `1`; any other number is refused. A
+//!   byte other than 0 or 1 read back from a map decodes as a hex string
+//!   (`"0x02"`), which writes that byte back unchanged.
 //! * Structs: a mapping; fields left out are zero; unknown fields are errors.
 //!   Unions: a mapping naming exactly one member; the rest of it is zero.
 //! * Arrays: a list, shorter lists are zero-filled. `char[N]` takes a
 //!   string (NUL-padded, at most N bytes). Byte arrays take `0x...` hex
 //!   (memory order; shorter is zero-filled), an IPv4 address (first 4 bytes),
 //!   an IPv6 address (16 bytes) or a MAC address (first 6 bytes).
+//! * Addresses, as a program's `memcpy` of a `struct in_addr` or
+//!   `struct in6_addr` lays them, in network order whatever the field's
+//!   element type or byte order: every 4-byte field takes IPv4 text (an
+//!   integer, `__be16[2]`, `struct in_addr`); every 16-byte field shaped
+//!   like an address takes IPv6 text, and IPv4 text into its first 4 bytes
+//!   (`__u8[16]`, `__be32[4]`, `__u32[4]`, `__be16[8]`, `unsigned
+//!   __int128`, a union of such views such as `union { __be32 vip; __be32
+//!   vipv6[4]; }`). A struct or union whose only job is holding an address
+//!   takes the text directly; `struct in6_addr` takes IPv6 text only (IPv4
+//!   as `::ffff:10.0.0.1`). A CIDR is not a field value: its prefix length
+//!   goes in the field beside the address (`prefixlen`), see [`parse_cidr`].
 //! * `null` anywhere means zero.
 //!
 //! # What decode shows
 //!
 //! Numbers, enum variant names where one matches, `char[N]` as a string when
 //! it is UTF-8 up to the first NUL and zero after, byte arrays per the
-//! schema's format hint (address, MAC, hex) or else as numbers, unions as
+//! schema's format hint (address, MAC, hex) or else as numbers, `struct
+//! in6_addr` and `struct in_addr` as address text (other address-shaped
+//! fields as their numbers, which read back identical), unions as
 //! their first member that is as large as the union (else the largest).
 //! Trailing all-zero elements of arrays of structs are left out, so a
 //! `rules[100]` with three rules shows three. Integers beyond 64 bits and

@@ -2,7 +2,7 @@
 
 use ebpf_sdk_schema::{ByteOrder, Format, MapSchema, Member, TypeKind, TypeNode};
 
-use crate::plan::choose_alternative;
+use crate::plan::{addr_text, choose_alternative, AddrText};
 use crate::sugar::range_text;
 
 /// One output line: indentation, text, comment.
@@ -22,12 +22,29 @@ enum Shape {
 /// every field present with a zero (or zero-valued enum variant) and a
 /// comment giving its C type, size and the forms it accepts. Parsing it and
 /// encoding its `key` and `value` works unchanged and gives all-zero bytes.
+///
+/// A map user space never writes entries into (a ring buffer, a user ring
+/// buffer, an arena, a perf event array: [`MapType::nothing_to_write`])
+/// gets no entry, only comments saying what it is for and what reads it.
+///
+/// [`MapType::nothing_to_write`]: ebpf_sdk_schema::MapType::nothing_to_write
 pub fn template(schema: &MapSchema) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "# {}: {} (key {} B, value {} B, max_entries {})\n",
         schema.name, schema.map_type, schema.key_size, schema.value_size, schema.max_entries
     ));
+    if let Some(why) = schema.map_type.nothing_to_write() {
+        let mut text = format!("Nothing to write: {why}.");
+        if let Some(r) = &schema.record {
+            text.push_str(&format!(
+                " Each record is a {}; `ebpf-sdk events` decodes them with it.",
+                ty_text(r)
+            ));
+        }
+        comment_lines(&text, &mut out);
+        return out;
+    }
     out.push_str("# Fields left out (or null) are zero; lists shorter than their array are\n");
     out.push_str(
         "# zero-filled; unknown fields are errors. Integers: 10, -3, 0x1f, 0o17, 0b101.\n",
@@ -59,6 +76,22 @@ pub fn template(schema: &MapSchema) -> String {
     );
     render(&lines, &mut out);
     out
+}
+
+/// `text` as `# ` comment lines of at most 78 characters.
+fn comment_lines(text: &str, out: &mut String) {
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() + 1 + word.len() > 78 && line.len() > 1 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
 }
 
 fn side(
@@ -190,6 +223,10 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
                     "0"
                 }
             } else {
+                if bits.is_none() && t.size == 16 {
+                    c.push_str("; or ");
+                    c.push_str(AddrText::V6.forms());
+                }
                 "0"
             };
             (Shape::Inline(v.into()), c)
@@ -198,7 +235,24 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
             let what = bits.map_or(String::new(), |w| format!("{w}-bit field of "));
             (
                 Shape::Inline("false".into()),
-                format!("{what}{ty}: true or false"),
+                format!("{what}{ty}: true or false (or 0, 1)"),
+            )
+        }
+        // Unambiguously an address: written as one.
+        TypeKind::Struct { .. }
+            if t.name == "struct in6_addr" && addr_text(t) == Some(AddrText::In6) =>
+        {
+            (
+                Shape::Inline("\"::\"".into()),
+                format!("{ty}: {}", AddrText::In6.forms()),
+            )
+        }
+        TypeKind::Struct { .. }
+            if t.name == "struct in_addr" && addr_text(t) == Some(AddrText::V4) =>
+        {
+            (
+                Shape::Inline("0.0.0.0".into()),
+                format!("{ty}: {}", AddrText::V4.forms()),
             )
         }
         TypeKind::Float => (Shape::Inline("0.0".into()), ty),
@@ -238,6 +292,10 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
         TypeKind::Struct { members } => {
             let mut lines = Vec::new();
             fields(&mut lines, members, endian);
+            let ty = match addr_text(t) {
+                Some(a) => format!("{ty}; or {}", a.forms()),
+                None => ty,
+            };
             if lines.is_empty() {
                 (Shape::Inline("{}".into()), ty)
             } else {
@@ -246,7 +304,11 @@ fn shape(t: &TypeNode, bits: Option<u32>, endian: ByteOrder) -> (Shape, String) 
         }
         TypeKind::Union { members } => {
             let names: Vec<String> = members.iter().map(alt_name).collect();
-            let comment = format!("{ty}: give exactly one of {}", names.join(", "));
+            let mut comment = format!("{ty}: give exactly one of {}", names.join(", "));
+            if let Some(a) = addr_text(t) {
+                comment.push_str("; or ");
+                comment.push_str(a.forms());
+            }
             match choose_alternative(members, t.size) {
                 Some(i) => {
                     let mut lines = Vec::new();
@@ -335,7 +397,12 @@ fn array_shape(
     } else {
         String::new()
     };
-    let comment = format!("{ty}: a list of up to {len} {what}{each}; missing elements are zero");
+    let mut comment =
+        format!("{ty}: a list of up to {len} {what}{each}; missing elements are zero");
+    if let (TypeKind::Int { .. }, Some(a)) = (&element.kind, addr_text(t)) {
+        comment.push_str("; or ");
+        comment.push_str(a.forms());
+    }
     match &element.kind {
         TypeKind::Struct { .. } | TypeKind::Union { .. } if len > 0 => {
             let (shape, ecomment) = shape(element, None, endian);

@@ -36,9 +36,23 @@ fn decode_json_body_on_random_inputs() {
 
 #[test]
 fn model_body_on_random_inputs() {
+    use std::sync::atomic::Ordering;
+    let (addr, bools) = (
+        bodies::ADDRESS_TEXTS.load(Ordering::Relaxed),
+        bodies::BOOL_HEX.load(Ordering::Relaxed),
+    );
     for data in inputs(2, 3000) {
         bodies::model_body(&data);
     }
+    // The address shapes (struct in6_addr, in_addr, unions of views,
+    // __be32[4], __int128, ...) and _Bool bytes other than 0/1 are modelled.
+    let addr = bodies::ADDRESS_TEXTS.load(Ordering::Relaxed) - addr;
+    let bools = bodies::BOOL_HEX.load(Ordering::Relaxed) - bools;
+    eprintln!("{addr} address texts, {bools} _Bool hex bytes modelled");
+    assert!(
+        addr > 100 && bools > 20,
+        "{addr} address texts, {bools} bool bytes"
+    );
 }
 
 #[test]

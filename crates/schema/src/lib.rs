@@ -6,13 +6,15 @@
 //! everything an encoder needs — sizes, byte offsets, bitfields, signedness,
 //! enum variants, array lengths, typedef names, byte order — so the codec never
 //! needs the ELF again. The JSON form of [`Document`] is versioned by
-//! [`SCHEMA_VERSION`] and described by `schemas/ebpf-sdk-schema.json`.
+//! [`SCHEMA_VERSION`] and described by `schemas/ebpf-sdk-schema.v2.json`;
+//! documents of version 1 (`schemas/ebpf-sdk-schema.v1.json`, a subset of
+//! version 2) are read too.
 //!
 //! ```
 //! use ebpf_sdk_schema::{Document, TypeKind};
 //!
 //! let json = r#"{
-//!   "schema_version": 1,
+//!   "schema_version": 2,
 //!   "source": {"kind": "elf", "path": "fw.o"},
 //!   "maps": [{
 //!     "name": "counters", "map_type": "array", "map_type_id": 2,
@@ -39,8 +41,16 @@ use serde::{Deserialize, Serialize};
 mod maptype;
 pub use maptype::{FdKind, MapFlags, MapType};
 
-/// Version of the JSON document. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON document this crate writes. Bumped whenever a document
+/// may hold something an older reader would refuse.
+///
+/// Version 2 added iproute2's pinning modes (`global_ns`, `object_ns`,
+/// `custom`) and a perf event array's declared `record` type; every
+/// version 1 document is also a version 2 document, and is read as one.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest document version this crate reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// Errors about a schema document itself.
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +64,14 @@ pub enum SchemaError {
         source: serde_json::Error,
     },
     /// The document was written by an incompatible version.
-    #[error("schema document has schema_version {found}, this ebpf-sdk reads version {expected}")]
+    #[error("schema document has schema_version {found}, this ebpf-sdk reads versions {oldest} to {expected}")]
     Version {
         /// Version in the document.
         found: u64,
-        /// Version this crate reads.
+        /// Newest version this crate reads (the one it writes).
         expected: u32,
+        /// Oldest version this crate reads.
+        oldest: u32,
     },
     /// No map of that name.
     #[error("no map named `{name}` in the schema; maps: {}", available.join(", "))]
@@ -75,7 +87,8 @@ pub enum SchemaError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
-    /// Always [`SCHEMA_VERSION`] when written by this crate.
+    /// Always [`SCHEMA_VERSION`] when written by this crate (documents of
+    /// older versions are upgraded when read).
     pub schema_version: u32,
     /// Where the description came from.
     pub source: Source,
@@ -85,21 +98,27 @@ pub struct Document {
 
 impl Document {
     /// Parses a document, checking its version first so an old or newer file
-    /// gets a version message rather than a confusing field error.
+    /// gets a version message rather than a confusing field error. A
+    /// document of an older version this crate reads is upgraded: its
+    /// `schema_version` becomes [`SCHEMA_VERSION`].
     pub fn from_json(text: &str) -> Result<Self, SchemaError> {
         let raw: serde_json::Value =
             serde_json::from_str(text).map_err(|source| SchemaError::Parse { source })?;
         if let Some(v) = raw.get("schema_version").and_then(|v| v.as_u64()) {
-            if v != u64::from(SCHEMA_VERSION) {
+            if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v) {
                 return Err(SchemaError::Version {
                     found: v,
                     expected: SCHEMA_VERSION,
+                    oldest: OLDEST_SCHEMA_VERSION,
                 });
             }
         }
         // From the text, not `raw`: `serde_json::Value` cannot hold the i128
         // enum values that 64-bit enums need.
-        serde_json::from_str(text).map_err(|source| SchemaError::Parse { source })
+        let mut doc: Document =
+            serde_json::from_str(text).map_err(|source| SchemaError::Parse { source })?;
+        doc.schema_version = SCHEMA_VERSION;
+        Ok(doc)
     }
 
     /// Pretty JSON, as `extract` writes it (ends with a newline).
@@ -167,14 +186,44 @@ pub enum MapOrigin {
     Kernel,
 }
 
-/// Pinning requested by the object (`__uint(pinning, ...)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Pinning requested by the object: libbpf's `__uint(pinning, ...)` in a
+/// BTF map definition, or the `pinning` field of iproute2's legacy
+/// `struct bpf_elf_map` (what `tc` and `ip link ... xdp obj` load).
+///
+/// In JSON the modes without data are strings (`"by_name"`), the others
+/// objects: `{"object_ns": "<40 hex digits>"}`, `{"custom": 5}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pinning {
     /// Not pinned by the loader.
     None,
     /// `LIBBPF_PIN_BY_NAME`: pinned as `<pin dir>/<map name>`.
     ByName,
+    /// iproute2's `PIN_GLOBAL_NS` (2): pinned as
+    /// `<bpffs>/tc/globals/<map name>`, shared by every object.
+    GlobalNs,
+    /// iproute2's `PIN_OBJECT_NS` (1): pinned as
+    /// `<bpffs>/tc/<object id>/<map name>`, where the object id is the
+    /// SHA-1 of the object file in lower-case hex (iproute2's `obj_uid`).
+    ObjectNs(String),
+    /// Another iproute2 pinning value: pinned as `<bpffs>/<sub dir>/<map
+    /// name>`, where `/etc/iproute2/bpf_pinning` maps the value to the
+    /// sub directory.
+    Custom(u32),
+}
+
+impl Pinning {
+    /// The mode's name as `extract --summary` shows it: `none`, `by_name`,
+    /// `global_ns`, `object_ns`, `custom_<N>`.
+    pub fn name(&self) -> String {
+        match self {
+            Pinning::None => "none".into(),
+            Pinning::ByName => "by_name".into(),
+            Pinning::GlobalNs => "global_ns".into(),
+            Pinning::ObjectNs(_) => "object_ns".into(),
+            Pinning::Custom(n) => format!("custom_{n}"),
+        }
+    }
 }
 
 /// Byte order of an integer in memory.
@@ -253,6 +302,11 @@ pub struct MapSchema {
     pub value: Option<TypeNode>,
     /// For map-in-map (`array_of_maps`, `hash_of_maps`): the inner map's template.
     pub inner_map: Option<Box<MapSchema>>,
+    /// For a perf event array declared with `__type(value, T)`: `T`, the
+    /// record the program sends with `bpf_perf_event_output`. The map's own
+    /// value is the 4-byte perf event fd the kernel stores, so `T` is kept
+    /// here, for reading events, rather than as [`MapSchema::value`].
+    pub record: Option<TypeNode>,
 }
 
 impl MapSchema {
@@ -296,6 +350,8 @@ mod raw {
         value: Option<TypeNode>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inner_map: Option<Box<MapSchema>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<TypeNode>,
     }
 
     impl TryFrom<MapSchemaJson> for MapSchema {
@@ -337,6 +393,7 @@ mod raw {
                 key: j.key,
                 value: j.value,
                 inner_map: j.inner_map,
+                record: j.record,
             })
         }
     }
@@ -362,6 +419,7 @@ mod raw {
                 key: m.key,
                 value: m.value,
                 inner_map: m.inner_map,
+                record: m.record,
             }
         }
     }
@@ -635,8 +693,10 @@ mod tests {
         let e = Document::from_json(r#"{"schema_version": 7, "maps": []}"#).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "schema document has schema_version 7, this ebpf-sdk reads version 1"
+            "schema document has schema_version 7, this ebpf-sdk reads versions 1 to 2"
         );
+        let e = Document::from_json(r#"{"schema_version": 0, "maps": []}"#).unwrap_err();
+        assert!(e.to_string().contains("schema_version 0"), "{e}");
     }
 
     #[test]
@@ -664,6 +724,31 @@ mod tests {
         );
         let e = Document::from_json(&doc("hash", 1, r#""mmapable""#, 1)).unwrap_err();
         assert!(e.to_string().contains("but map_flags is 0x1"), "{e}");
+    }
+
+    #[test]
+    fn version_1_documents_are_read_as_version_2() {
+        let v1 = r#"{"schema_version": 1, "source": {"kind": "elf", "path": "x.o"}, "maps": []}"#;
+        let doc = Document::from_json(v1).unwrap();
+        assert_eq!(doc.schema_version, SCHEMA_VERSION);
+        assert!(doc.to_json_pretty().contains("\"schema_version\": 2"));
+    }
+
+    #[test]
+    fn pinning_modes_in_json() {
+        let cases = [
+            (Pinning::None, r#""none""#),
+            (Pinning::ByName, r#""by_name""#),
+            (Pinning::GlobalNs, r#""global_ns""#),
+            (Pinning::ObjectNs("ab12".into()), r#"{"object_ns":"ab12"}"#),
+            (Pinning::Custom(5), r#"{"custom":5}"#),
+        ];
+        for (p, json) in cases {
+            assert_eq!(serde_json::to_string(&p).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Pinning>(json).unwrap(), p);
+        }
+        assert_eq!(Pinning::Custom(5).name(), "custom_5");
+        assert_eq!(Pinning::ObjectNs("x".into()).name(), "object_ns");
     }
 
     #[test]

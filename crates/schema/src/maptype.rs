@@ -178,6 +178,44 @@ impl MapType {
         matches!(self, MapType::Array | MapType::PercpuArray)
     }
 
+    /// For map types whose entries user space never writes: what the map is
+    /// for and what reads it, as a sentence. `None` for every map that holds
+    /// entries to write.
+    ///
+    /// ```
+    /// use ebpf_sdk_schema::MapType;
+    ///
+    /// assert!(MapType::Ringbuf.nothing_to_write().unwrap().contains("ring buffer"));
+    /// assert!(MapType::PerfEventArray.nothing_to_write().unwrap().contains("ebpf-sdk events"));
+    /// assert_eq!(MapType::Hash.nothing_to_write(), None);
+    /// ```
+    pub const fn nothing_to_write(self) -> Option<&'static str> {
+        match self {
+            MapType::Ringbuf => Some(
+                "a ring buffer carries the records the program submits \
+                 (bpf_ringbuf_output, bpf_ringbuf_submit) to a consumer that maps the ring \
+                 (libbpf's ring_buffer__new and ring_buffer__poll); \
+                 it has no entries to write or list",
+            ),
+            MapType::UserRingbuf => Some(
+                "a user ring buffer carries records from user space to the program: \
+                 user space fills the mapped ring (libbpf's user_ring_buffer__reserve \
+                 and user_ring_buffer__submit) and the program drains it \
+                 (bpf_user_ringbuf_drain); it has no entries to write or list",
+            ),
+            MapType::Arena => Some(
+                "an arena is memory the program and user space share through mmap; \
+                 it has no keys or values to write",
+            ),
+            MapType::PerfEventArray => Some(
+                "a perf event array holds one perf event per CPU, which the program's \
+                 loader installs; the records the program sends through it \
+                 (bpf_perf_event_output) are read with `ebpf-sdk events`",
+            ),
+            _ => None,
+        }
+    }
+
     /// Values written from user space are file descriptors of this kind.
     pub const fn holds_fds(self) -> Option<FdKind> {
         match self {

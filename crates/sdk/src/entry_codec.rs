@@ -101,8 +101,35 @@ impl EntryCodec {
             .map_err(|e| misfit(at, e))
     }
 
+    /// `Ok` when the map holds entries a user writes; for a ring buffer,
+    /// user ring buffer, arena or perf event array,
+    /// [`SdkError::NothingToWrite`] saying what the map is for and what
+    /// reads it. Every value encoding checks it first.
+    ///
+    /// ```
+    /// use ebpf_sdk::{EntryCodec, SdkError};
+    ///
+    /// let zoo = concat!(env!("CARGO_MANIFEST_DIR"), "/../btf/tests/fixtures/zoo.bpf.o");
+    /// let doc = ebpf_sdk::btf::extract_file(zoo)?;
+    /// let rb = EntryCodec::new(doc.map("rb")?, 1)?;
+    /// assert!(matches!(rb.writable(), Err(SdkError::NothingToWrite { .. })));
+    /// assert!(EntryCodec::new(doc.map("q")?, 1)?.writable().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn writable(&self) -> Result<(), SdkError> {
+        match self.schema.map_type.nothing_to_write() {
+            Some(why) => Err(SdkError::NothingToWrite {
+                map: self.schema.name.clone(),
+                map_type: self.schema.map_type,
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Encodes a value into `buf` (`value_len()` bytes). For per-CPU maps a
     /// list gives one value per CPU and a single value fills every CPU.
+    /// Refused for maps with nothing to write ([`EntryCodec::writable`]).
     pub fn encode_value_into(
         &self,
         value: &Value,
@@ -110,6 +137,7 @@ impl EntryCodec {
         at: &Location,
         buf: &mut [u8],
     ) -> Result<(), SdkError> {
+        self.writable()?;
         if self.schema.value_size == 0 {
             return Ok(());
         }

@@ -123,6 +123,33 @@ pub enum SdkError {
         /// Why, and what to do instead.
         reason: &'static str,
     },
+    /// Writing entries into a map that holds none a user writes (a ring
+    /// buffer, a user ring buffer, an arena, a perf event array): what the
+    /// map is for, and what reads it ([`MapType::nothing_to_write`]).
+    #[error("{map} ({map_type}): nothing to write: {why}")]
+    NothingToWrite {
+        /// Map name.
+        map: String,
+        /// Its type.
+        map_type: MapType,
+        /// What the map is for and which command reads it.
+        why: &'static str,
+    },
+    /// Where a map is pinned cannot be worked out from its pinning mode.
+    #[error("{map}: {detail}")]
+    Pinning {
+        /// Map name.
+        map: String,
+        /// Why.
+        detail: String,
+    },
+    /// Reading the events of a perf event array that declares no record
+    /// type, without naming one.
+    #[error("{map}: the map declares no record type (`__type(value, struct event)`); name the type of the records the program sends (`ebpf-sdk events --type NAME`)")]
+    NoRecordType {
+        /// Map name.
+        map: String,
+    },
     /// A failure inside the library, not caused by the input or the kernel
     /// (a worker thread that stopped). Please report it.
     #[error("internal error: {detail}")]
@@ -193,6 +220,9 @@ impl SdkError {
             | SdkError::Io { .. }
             | SdkError::NoSuchMap(_)
             | SdkError::MapNotNamed { .. }
+            | SdkError::NothingToWrite { .. }
+            | SdkError::NoRecordType { .. }
+            | SdkError::Pinning { .. }
             | SdkError::Extract(_) => ErrorClass::Input,
         }
     }

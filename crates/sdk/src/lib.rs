@@ -85,7 +85,7 @@ pub use entry_codec::EntryCodec;
 pub use error::{ErrorClass, InputError, InputErrorKind, IoOp, Location, SdkError};
 pub use events::EventReader;
 pub use handle::{Decoded, Iter, MapHandle};
-pub use object::{Object, DEFAULT_PIN_DIR};
+pub use object::{default_pin_path, Object, DEFAULT_PIN_DIR, IPROUTE2_PINNING};
 pub use scan::{candidates, scan_pinned, Pinned, PinnedKind, MAX_SCAN_DEPTH};
 pub use typed::TypedIter;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ebpf_sdk_backend::Map;
 use ebpf_sdk_btf::KernelMapInfo;
 use ebpf_sdk_codec::{CodecOptions, Plan, Value};
-use ebpf_sdk_schema::{ByteOrder, Document, MapSchema, TypeNode};
+use ebpf_sdk_schema::{ByteOrder, Document, MapSchema, Pinning, TypeNode};
 
 use crate::entry_codec::EntryCodec;
 use crate::error::{InputError, InputErrorKind, Location};
@@ -83,6 +83,13 @@ impl Object {
 
     /// The one map pinned at `path`, described from the BTF the kernel holds
     /// for it (no ELF needed); its pin path is recorded.
+    ///
+    /// ```no_run
+    /// let obj = ebpf_sdk::Object::from_pinned("/sys/fs/bpf/ingress_node_firewall_table_map")?;
+    /// println!("{}", obj.document().to_json_pretty()); // what `ebpf-sdk describe` prints
+    /// let table = obj.open(&obj.only_map()?.name)?;
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn from_pinned(path: impl AsRef<Path>) -> Result<Object, SdkError> {
         let path = path.as_ref();
         let map = Map::open_pinned_read_only(path)?;
@@ -132,15 +139,17 @@ impl Object {
     /// Where the map called `name` is pinned: `<pin dir>/<name>` when a pin
     /// directory was given ([`Object::with_pin_dir`]), else the path
     /// recorded in the schema (`ebpf-sdk enrich`, or the pinned map the
-    /// schema was read from), else `/sys/fs/bpf/<name>`, where libbpf and
-    /// bpftool pin maps by name.
+    /// schema was read from), else where the loader the object asks for
+    /// pins it ([`default_pin_path`]): `/sys/fs/bpf/<name>` as libbpf and
+    /// bpftool pin maps by name, `/sys/fs/bpf/tc/globals/<name>` for
+    /// iproute2's `PIN_GLOBAL_NS`, and so on.
     pub fn pin_path(&self, name: &str) -> Result<PathBuf, SdkError> {
         let map = self.map(name)?;
-        Ok(match (&self.pin_dir, &map.pin_path) {
-            (Some(dir), _) => dir.join(&map.name),
-            (None, Some(p)) => PathBuf::from(p),
-            (None, None) => Path::new(DEFAULT_PIN_DIR).join(&map.name),
-        })
+        match (&self.pin_dir, &map.pin_path) {
+            (Some(dir), _) => Ok(dir.join(&map.name)),
+            (None, Some(p)) => Ok(PathBuf::from(p)),
+            (None, None) => default_pin_path(map, Path::new(DEFAULT_PIN_DIR), IPROUTE2_PINNING),
+        }
     }
 
     /// Opens the map called `name` where [`Object::pin_path`] finds it, and
@@ -250,9 +259,22 @@ impl Object {
         Ok(v)
     }
 
-    /// Reads the perf event array called `map`, each record decoded with the
-    /// BTF type `record` of the object (bytes after it as `payload`).
-    pub fn events(&self, map: &str, record: &str) -> Result<EventReader, SdkError> {
+    /// Reads the perf event array called `map` where [`Object::pin_path`]
+    /// finds it, each record decoded with the BTF type `record` of the
+    /// object, or, without one, with the record type the map declares
+    /// (`__type(value, struct event)`, kept in [`MapSchema::record`]);
+    /// bytes after it are shown as `payload`.
+    pub fn events(&self, map: &str, record: Option<&str>) -> Result<EventReader, SdkError> {
+        self.events_at(map, self.pin_path(map)?, record)
+    }
+
+    /// [`Object::events`] for the perf event array pinned at `pin`.
+    pub fn events_at(
+        &self,
+        map: &str,
+        pin: impl AsRef<Path>,
+        record: Option<&str>,
+    ) -> Result<EventReader, SdkError> {
         let schema = self.map(map)?;
         if schema.map_type != ebpf_sdk_schema::MapType::PerfEventArray {
             return Err(SdkError::Unsupported {
@@ -262,9 +284,112 @@ impl Object {
                 reason: "events are read from a perf_event_array",
             });
         }
-        let header = self.type_node(record)?;
-        EventReader::open(self.pin_path(map)?, header, self.endian())
+        let header = match (record, &schema.record) {
+            (Some(name), _) => self.type_node(name)?,
+            (None, Some(declared)) => declared.clone(),
+            (None, None) => {
+                return Err(SdkError::NoRecordType {
+                    map: schema.name.clone(),
+                })
+            }
+        };
+        EventReader::open(pin, header, self.endian())
     }
+}
+
+/// The files iproute2 reads custom pinning values from (`ID SUBDIR` lines),
+/// newest location first.
+pub const IPROUTE2_PINNING: &[&str] =
+    &["/etc/iproute2/bpf_pinning", "/usr/lib/iproute2/bpf_pinning"];
+
+/// Where the loader an object was written for pins `map` under the bpffs
+/// mount `root` (normally [`DEFAULT_PIN_DIR`]), from its
+/// [`Pinning`] mode:
+///
+/// - none, or libbpf's by-name pinning: `<root>/<name>` (libbpf's pin root,
+///   and where bpftool's `pinmaps` and `ebpf-sdk` users put maps by hand);
+/// - iproute2's `PIN_GLOBAL_NS`: `<root>/tc/globals/<name>`;
+/// - iproute2's `PIN_OBJECT_NS`: `<root>/tc/<object SHA-1>/<name>`;
+/// - another iproute2 value: `<root>/<sub dir>/<name>`, the sub directory
+///   read from the first of `pinning_files` that maps the value (iproute2's
+///   `/etc/iproute2/bpf_pinning`).
+///
+/// iproute2 pins under `<root>/tc`, and links `<root>/xdp` and `<root>/ip`
+/// to it, whichever of `tc` or `ip link ... xdp obj` loaded the object.
+///
+/// ```
+/// use std::path::Path;
+/// use ebpf_sdk::schema::Pinning;
+///
+/// let obj = concat!(env!("CARGO_MANIFEST_DIR"), "/../btf/tests/fixtures/realworld/iproute2.bpf.o");
+/// let doc = ebpf_sdk::btf::extract_file(obj)?;
+/// let m = doc.map("tc_counters")?;
+/// assert_eq!(m.pinning, Pinning::GlobalNs);
+/// let pin = ebpf_sdk::default_pin_path(m, Path::new("/sys/fs/bpf"), &[])?;
+/// assert_eq!(pin, Path::new("/sys/fs/bpf/tc/globals/tc_counters"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn default_pin_path(
+    map: &MapSchema,
+    root: &Path,
+    pinning_files: &[&str],
+) -> Result<PathBuf, SdkError> {
+    Ok(match &map.pinning {
+        Pinning::None | Pinning::ByName => root.join(&map.name),
+        Pinning::GlobalNs => root.join("tc").join("globals").join(&map.name),
+        Pinning::ObjectNs(id) => {
+            // From a schema file: nothing but the 40 hex digits iproute2 uses.
+            if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(SdkError::Pinning {
+                    map: map.name.clone(),
+                    detail: format!(
+                        "object_ns names the object `{id}`, which is not a SHA-1 in hex"
+                    ),
+                });
+            }
+            root.join("tc").join(id).join(&map.name)
+        }
+        Pinning::Custom(value) => {
+            let sub = pinning_files
+                .iter()
+                .find_map(|f| custom_pinning_dir(Path::new(f), *value))
+                .ok_or_else(|| SdkError::Pinning {
+                    map: map.name.clone(),
+                    detail: format!(
+                        "pinning {value} is a custom iproute2 pinning, and no sub directory is \
+                         given for it in {}; give the pin path (--pinned)",
+                        if pinning_files.is_empty() {
+                            "the pinning files".to_string()
+                        } else {
+                            pinning_files.join(" or ")
+                        }
+                    ),
+                })?;
+            root.join(sub).join(&map.name)
+        }
+    })
+}
+
+/// The sub directory `file` (iproute2's `bpf_pinning` format: `ID SUBDIR`
+/// per line, `#` comments, IDs in decimal or `0x` hex) gives pinning
+/// `value`; `None` when the file is missing or does not name it, or the
+/// directory would leave the bpffs mount.
+fn custom_pinning_dir(file: &Path, value: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let line = line.split('#').next()?;
+        let mut words = line.split_whitespace();
+        let (id, dir) = (words.next()?, words.next()?);
+        let id = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => id.parse().ok()?,
+        };
+        let dir = Path::new(dir.trim_start_matches('/'));
+        let inside = dir
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        (id == value && inside).then(|| dir.to_path_buf())
+    })
 }
 
 /// Describes an open map from the BTF the kernel holds for it.

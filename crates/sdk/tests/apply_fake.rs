@@ -405,3 +405,179 @@ fn dump_json_is_dump_as_json_and_applies_back() {
     }
     assert!(checked >= 4, "only {checked} maps checked");
 }
+
+/// Our load balancer fixture's maps (lb.h, issue 13's corpus).
+fn lb(map: &str) -> MapSchema {
+    let obj =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../btf/tests/fixtures/realworld/lb.bpf.o");
+    ebpf_sdk::Object::from_elf(obj)
+        .unwrap()
+        .map(map)
+        .unwrap()
+        .clone()
+}
+
+/// `prune` on an array (and a per-CPU array): the indices the input leaves
+/// out cannot be deleted, so they are reset to zero, reported as `Reset`
+/// with their old values and counted; zero indices are left alone.
+#[test]
+fn prune_resets_array_indices_not_in_the_input() {
+    // ctl_array: array of `struct ctl_value { union { __u64 value; __u32
+    // ifindex; __u8 mac[6]; }; }`.
+    let schema = lb("ctl_array");
+    let h =
+        MapHandle::with_backend(&schema, Box::new(fake_for(&schema, schema.max_entries))).unwrap();
+    let all = "{\"key\": 0, \"value\": {\"value\": 1}}\n{\"key\": 1, \"value\": {\"value\": 2}}\n{\"key\": 2, \"value\": {\"value\": 3}}\n";
+    apply(&h, all, &ApplyOptions::default()).unwrap();
+    let only_1 = "{\"key\": 1, \"value\": {\"value\": 20}}\n";
+    let prune = ApplyOptions {
+        prune: true,
+        ..Default::default()
+    };
+    let (r, diffs) = apply_diff(
+        &h,
+        only_1,
+        &ApplyOptions {
+            dry_run: true,
+            ..prune.clone()
+        },
+    );
+    assert_eq!((r.changed, r.removed, r.reset, r.zeroed), (1, 0, 2, 0));
+    let reset: Vec<_> = diffs
+        .iter()
+        .filter(|(k, _)| *k == DiffKind::Reset)
+        .map(|(_, d)| d.clone().into_value().to_json())
+        .collect();
+    assert_eq!(
+        reset,
+        [
+            r#"{"key":0,"value":{"value":1}}"#,
+            r#"{"key":2,"value":{"value":3}}"#
+        ]
+    );
+    let r = apply(&h, only_1, &prune).unwrap();
+    assert_eq!((r.written, r.deleted, r.reset, r.zeroed), (1, 0, 2, 2));
+    let raw = |i: u32| {
+        let v = h.backend().lookup(&i.to_ne_bytes()).unwrap().unwrap();
+        u64::from_ne_bytes(v[..8].try_into().unwrap())
+    };
+    assert_eq!((raw(0), raw(1), raw(2)), (0, 20, 0));
+    // Nothing left to reset: zero indices are not rewritten.
+    let r = apply(&h, only_1, &prune).unwrap();
+    assert_eq!((r.reset, r.zeroed, r.unchanged), (0, 0, 1));
+    // MapHandle::diff lists what prune would reset.
+    apply(&h, all, &ApplyOptions::default()).unwrap();
+    let d = h
+        .diff(parse_entries(only_1, "x").unwrap().into_iter().map(Ok))
+        .unwrap();
+    assert_eq!((d.reset.len(), d.removed.len()), (2, 0));
+
+    // A per-CPU array: every CPU's slot of the index is reset.
+    let schema = lb("stats");
+    let fake = FakeMap::with_ncpus(
+        ebpf_sdk::backend::MapInfo::new(schema.map_type, 4, schema.value_size, schema.max_entries),
+        3,
+    );
+    let h = MapHandle::with_backend(&schema, Box::new(fake)).unwrap();
+    apply(
+        &h,
+        "{\"key\": 0, \"value\": {\"v1\": 5}}\n{\"key\": 3, \"value\": [{\"v1\": 1}, {\"v1\": 2}, {\"v2\": 3}]}\n",
+        &ApplyOptions::default(),
+    )
+    .unwrap();
+    let r = apply(&h, "{\"key\": 0, \"value\": {\"v1\": 5}}\n", &prune).unwrap();
+    assert_eq!((r.unchanged, r.reset, r.zeroed), (1, 1, 1));
+    let v = h.backend().lookup(&3u32.to_ne_bytes()).unwrap().unwrap();
+    assert!(v.iter().all(|b| *b == 0), "{v:02x?}");
+    let v = h.backend().lookup(&0u32.to_ne_bytes()).unwrap().unwrap();
+    assert!(v.iter().any(|b| *b != 0));
+}
+
+/// A `_Bool` holding a byte other than 0/1 (C code can store one): dump
+/// shows it as a hex string, and applying what dump printed writes the
+/// same bytes (here: nothing, they are unchanged); typing a number other
+/// than 0/1 is refused with the place named and nothing written.
+#[test]
+fn a_bool_byte_other_than_0_or_1_survives_dump_and_apply() {
+    // vip_map's value: struct vip_meta { __u32 flags; __u32 vip_num;
+    // _Bool hash_16bytes; _Bool drop; } (lb.h).
+    let schema = lb("vip_map");
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 16))).unwrap();
+    let key = h
+        .codec()
+        .encode_key(
+            &ebpf_sdk::parse_inline("{vip: 10.0.0.1, port: 80, proto: 6}", "k").unwrap(),
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+    let mut value = vec![0u8; schema.value_size as usize];
+    value[8] = 2; // hash_16bytes
+    value[9] = 1; // drop
+    h.backend().update(&key, &value, UpdateFlags::Any).unwrap();
+    let mut dumped = Vec::new();
+    h.dump_json(|t| {
+        dumped.extend_from_slice(t);
+        dumped.push(b'\n');
+        Ok(())
+    })
+    .unwrap();
+    let dumped = String::from_utf8(dumped).unwrap();
+    assert!(
+        dumped.contains(r#""hash_16bytes":"0x02","drop":true"#),
+        "{dumped}"
+    );
+    let prune = ApplyOptions {
+        prune: true,
+        ..Default::default()
+    };
+    let r = apply(&h, &dumped, &prune).unwrap();
+    assert_eq!((r.unchanged, r.written, r.deleted), (1, 0, 0));
+    assert_eq!(h.backend().lookup(&key).unwrap().unwrap(), value);
+    // The YAML dump too.
+    let mut yaml = Vec::new();
+    h.dump(|d| {
+        yaml.push(d.into_value());
+        Ok(())
+    })
+    .unwrap();
+    let text = Value::List(yaml).to_yaml();
+    let r = apply(&h, &text, &prune).unwrap();
+    assert_eq!(r.unchanged, 1, "{text}");
+    // Typed as a number: refused, nothing written.
+    let typed = dumped.replace(r#""0x02""#, "2");
+    let e = apply(&h, &typed, &prune).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "input.jsonl:1: value.hash_16bytes: expected true, false, 0 or 1 for _Bool, got 2"
+    );
+    assert_eq!(h.backend().lookup(&key).unwrap().unwrap(), value);
+}
+
+/// Maps with nothing to write refuse writes with what they are for, before
+/// reading any input.
+#[test]
+fn maps_with_nothing_to_write_say_what_they_are_for() {
+    let schema = lb("events");
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 4))).unwrap();
+    let e = h
+        .update(
+            &Value::String("0x00000000".into()),
+            &Value::Int(3),
+            UpdateFlags::Any,
+        )
+        .unwrap_err();
+    assert!(matches!(e, SdkError::NothingToWrite { .. }), "{e}");
+    assert_eq!(e.class(), ebpf_sdk::ErrorClass::Input);
+    let e = h
+        .apply_reader(&b""[..], "empty", &ApplyOptions::default(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "events (perf_event_array): nothing to write: {}",
+            schema.map_type.nothing_to_write().unwrap()
+        )
+    );
+}

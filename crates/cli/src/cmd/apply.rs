@@ -24,6 +24,8 @@ use crate::Ui;
 /// difference on stdout, the backup's path.
 struct View<'a> {
     ui: &'a Ui,
+    /// How the schema was given, as arguments a restore command repeats.
+    schema_args: Vec<String>,
     dry_run: bool,
     color: bool,
     progress: Option<indicatif::ProgressBar>,
@@ -45,10 +47,10 @@ impl View<'_> {
                 }
             }
             ApplyEvent::BackedUp(path, n) => self.ui.note(&format!(
-                "{}: backup of the {n} current entries in {} (restore: ebpf-sdk apply --prune -f {})",
+                "{}: backup of the {n} current entries in {} (restore: {})",
                 map.name(),
                 path.display(),
-                path.display()
+                self.restore_command(map, path)
             )),
             ApplyEvent::Done(report) => {
                 if let Err(e) = self.finish(map.name(), report) {
@@ -57,6 +59,31 @@ impl View<'_> {
             }
             _ => {}
         }
+    }
+
+    /// The command that makes `map` hold the backup in `path` again, quoted
+    /// for a POSIX shell, with absolute paths so it runs from anywhere.
+    fn restore_command(&self, map: &MapHandle, path: &Path) -> String {
+        let abs = |p: &Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let mut words: Vec<String> = vec!["ebpf-sdk".into(), "apply".into()];
+        words.extend(self.schema_args.iter().cloned());
+        if !self.schema_args.is_empty() {
+            words.extend(["--map".into(), map.name().to_string()]);
+        }
+        if let Some(pin) = map.pin() {
+            words.extend(["--pinned".into(), abs(pin)]);
+        }
+        words.extend(["-f".into(), abs(path), "--prune".into()]);
+        words
+            .iter()
+            .map(|w| render::shell_word(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The first error writing to stdout, if any.
@@ -157,8 +184,21 @@ pub(crate) fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
         ))
     };
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string()
+    };
+    let schema = &args.target.schema;
+    let schema_args = match (&schema.elf, &schema.schema) {
+        (Some(elf), _) => vec!["--elf".to_string(), abs(elf)],
+        (None, Some(s)) => vec!["--schema".to_string(), abs(s)],
+        (None, None) => Vec::new(),
+    };
     let mut view = View {
         ui,
+        schema_args,
         dry_run: args.dry_run,
         color: ui.color && io::stdout().is_terminal(),
         progress: (!ui.quiet && io::stderr().is_terminal()).then(|| {

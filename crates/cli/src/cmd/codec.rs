@@ -21,6 +21,8 @@ pub(crate) fn encode(
 ) -> anyhow::Result<ExitCode> {
     let obj = args.object()?;
     let codec = obj.codec(&args.map_name(&obj)?)?;
+    // Before the input: a template of such a map holds no entry.
+    codec.writable()?;
     let entries = gather(file, key, value)?;
     // Encode everything first: on any error, nothing is printed.
     let mut encoded = Vec::new();

@@ -47,6 +47,7 @@ pub(crate) fn update(
     ui: &Ui,
 ) -> anyhow::Result<ExitCode> {
     let map = target.open()?;
+    map.codec().writable()?;
     let entries = gather(file, key, value)?;
     write(&map, &entries, flags, ui)?;
     Ok(ExitCode::SUCCESS)
@@ -56,6 +57,7 @@ pub(crate) fn update(
 /// map's template (reopened until they are valid).
 pub(crate) fn create(target: &MapArgs, file: Option<&Path>, ui: &Ui) -> anyhow::Result<ExitCode> {
     let map = target.open()?;
+    map.codec().writable()?;
     if let Some(f) = file {
         let entries = gather(Some(f), None, None)?;
         write(&map, &entries, UpdateFlags::NoExist, ui)?;

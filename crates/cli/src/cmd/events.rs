@@ -12,16 +12,17 @@ use ebpf_sdk::Value;
 use crate::args::MapArgs;
 use crate::Ui;
 
-/// `events`: until `count` events, `timeout` seconds or Ctrl-C.
+/// `events`: until `count` events, `timeout` seconds or Ctrl-C. The record
+/// type is `type_name`, or the one the map declares.
 pub(crate) fn events(
     target: &MapArgs,
-    type_name: &str,
+    type_name: Option<&str>,
     count: Option<usize>,
     timeout: Option<f64>,
     ui: &Ui,
 ) -> anyhow::Result<ExitCode> {
-    if target.schema.elf.is_none() {
-        bail!("events needs --elf FILE: the record type comes from the object's BTF");
+    if type_name.is_some() && target.schema.elf.is_none() {
+        bail!("--type needs --elf FILE: the record type comes from the object's BTF");
     }
     let (obj, name, pin) = target.resolve()?;
     let schema = obj.map(&name)?;
@@ -32,8 +33,7 @@ pub(crate) fn events(
             schema.map_type
         );
     }
-    let header = obj.type_node(type_name)?;
-    let mut reader = ebpf_sdk::EventReader::open(&pin, header, obj.endian())?;
+    let mut reader = obj.events_at(&name, &pin, type_name)?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
         .context("cannot handle SIGINT")?;

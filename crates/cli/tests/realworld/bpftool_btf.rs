@@ -260,9 +260,11 @@ pub fn compare_map(g: &BtfGraph, elf: Option<&ElfSymbols>, m: &MapSchema) -> Vec
             Some(elf) => compare_datasec(g, elf, m, &mut out),
             None => Err("no readelf output for a global data map".into()),
         },
-        // The values of a legacy definition are section bytes, not BTF:
-        // bpftool has nothing to say about them.
-        MapOrigin::Legacy | MapOrigin::Kernel => Ok(()),
+        // A legacy definition's sizes are section bytes, not BTF; its key
+        // and value types, when it has any, are BPF_ANNOTATE_KV_PAIR's
+        // `struct ____btf_map_<name>`.
+        MapOrigin::Legacy => compare_annotation(g, m, &mut out),
+        MapOrigin::Kernel => Ok(()),
     };
     if let Err(e) = r {
         out.push(e);
@@ -297,6 +299,8 @@ fn compare_btf_def(
     let pinning = match m.pinning {
         Pinning::None => 0,
         Pinning::ByName => 1,
+        // iproute2's modes come from legacy definitions only.
+        _ => u64::MAX,
     };
     check(out, "pinning", pinning, uint("pinning")?.unwrap_or(0));
     let fd_valued = matches!(map_type, 3 | 12 | 13);
@@ -307,6 +311,16 @@ fn compare_btf_def(
     ] {
         let declared = uint(&format!("{side}_size"))?;
         match f.get(side).map(|id| g.pointee(*id)).transpose()? {
+            // A perf event array's declared value type is the record the
+            // program sends; the map's value is the 4-byte fd.
+            Some(tid) if side == "value" && m.record.is_some() => {
+                if size != 4 || our_id.is_some() || map_type != 4 {
+                    out.push(format!(
+                        "value: a perf event array's value is a 4-byte fd, ours {size} (type id {our_id:?})"
+                    ));
+                }
+                compare_type(g, m.record.as_ref().unwrap(), tid, "record", 0, out);
+            }
             _ if side == "value" && fd_valued => {
                 // The value a program stores is a 4-byte fd/id, whatever is declared.
                 if size != 4 || node.as_ref().is_none_or(|n| n.size != 4) {
@@ -355,6 +369,51 @@ fn compare_btf_def(
         }
         (None, Some(_)) => out.push("inner map: ours has one, bpftool none".into()),
         _ => {}
+    }
+    Ok(())
+}
+
+/// A legacy map's key and value types against the members of bpftool's
+/// `struct ____btf_map_<name>`, if the object has one; none means opaque.
+fn compare_annotation(g: &BtfGraph, m: &MapSchema, out: &mut Vec<String>) -> Result<(), String> {
+    let container = format!("____btf_map_{}", m.name);
+    let found = g
+        .types
+        .iter()
+        .find(|(_, t)| t["kind"] == "STRUCT" && t["name"] == container.as_str());
+    let Some((_, st)) = found else {
+        for (side, node, id) in [
+            ("key", &m.key, m.btf_key_type_id),
+            ("value", &m.value, m.btf_value_type_id),
+        ] {
+            if id.is_some()
+                || node
+                    .as_ref()
+                    .is_some_and(|n| !matches!(n.kind, TypeKind::Opaque) && n.size != 4)
+            {
+                out.push(format!(
+                    "{side}: bpftool shows no {container}, but ours is typed"
+                ));
+            }
+        }
+        return Ok(());
+    };
+    let ms = members(st)?;
+    let [k, v, ..] = ms.as_slice() else {
+        return Err(format!("{container} has fewer than two members"));
+    };
+    for (side, node, id, member) in [
+        ("key", &m.key, m.btf_key_type_id, k),
+        ("value", &m.value, m.btf_value_type_id, v),
+    ] {
+        let tid = type_id(member)?;
+        if id != Some(tid) {
+            out.push(format!("{side} type id: ours {id:?}, bpftool {tid}"));
+        }
+        match node {
+            Some(n) => compare_type(g, n, tid, side, 0, out),
+            None => out.push(format!("{side}: bpftool has type {tid}, ours none")),
+        }
     }
     Ok(())
 }

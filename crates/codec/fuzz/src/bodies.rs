@@ -6,12 +6,22 @@
 //! (named and anonymous), arrays (multi-dimensional, of structs, `char`,
 //! bytes with format hints), bitfields (signed, straddling bytes), enums
 //! (64-bit too), big-endian ints, floats, bools, opaque blobs, packed
-//! offsets and padding. Alongside a schema, [`model_value`] builds a value
+//! offsets and padding, and the address shapes of real programs
+//! (`struct in6_addr`, `struct in_addr`, unions of address views,
+//! `__be32[4]`, `__be16[8]`, `unsigned __int128`). Alongside a schema, [`model_value`] builds a value
 //! *and the bytes it must encode to*, by a deliberately simple second
 //! implementation of the layout rules (bit by bit, byte by byte).
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ebpf_sdk_codec::{parse_json, parse_yaml, Plan, Value};
+
+/// How many modelled values were address text, and `_Bool` bytes other
+/// than 0/1 as hex strings: the tests check the shapes are exercised.
+pub static ADDRESS_TEXTS: AtomicUsize = AtomicUsize::new(0);
+/// See [`ADDRESS_TEXTS`].
+pub static BOOL_HEX: AtomicUsize = AtomicUsize::new(0);
 use ebpf_sdk_schema::{ByteOrder, EnumVariant, Format, Member, TypeKind, TypeNode};
 
 /// Deterministic choices drawn from fuzz input; zeros once it runs out.
@@ -123,8 +133,78 @@ impl Gen<'_, '_> {
         }
     }
 
+    /// An address shape as real programs declare one.
+    fn addr_type(&mut self) -> TypeNode {
+        let be = |t: TypeNode, bits: u32| TypeNode {
+            typedefs: vec![format!("__be{bits}")],
+            kind: TypeKind::Int {
+                signed: false,
+                char: false,
+                byte_order: Some(ByteOrder::Big),
+                format: None,
+            },
+            ..t
+        };
+        let u8_t = self.int_plain(1, false);
+        let u16_t = self.int_plain(2, false);
+        let u32_t = self.int_plain(4, false);
+        let view = |name: &str, t: TypeNode| Member {
+            name: name.into(),
+            offset: 0,
+            bit_offset: 0,
+            bit_size: None,
+            ty: t,
+        };
+        let in6_u = TypeNode {
+            name: "union <anon>".into(),
+            typedefs: vec![],
+            size: 16,
+            kind: TypeKind::Union {
+                members: vec![
+                    view("u6_addr8", array_of(u8_t, 16, None)),
+                    view("u6_addr16", array_of(be(u16_t.clone(), 16), 8, None)),
+                    view("u6_addr32", array_of(be(u32_t.clone(), 32), 4, None)),
+                ],
+            },
+        };
+        match self.src.below(7) {
+            0 => TypeNode {
+                name: "struct in6_addr".into(),
+                typedefs: vec![],
+                size: 16,
+                kind: TypeKind::Struct {
+                    members: vec![view("in6_u", in6_u)],
+                },
+            },
+            1 => TypeNode {
+                name: "struct in_addr".into(),
+                typedefs: vec![],
+                size: 4,
+                kind: TypeKind::Struct {
+                    members: vec![view("s_addr", be(u32_t, 32))],
+                },
+            },
+            2 => TypeNode {
+                name: "union <anon>".into(),
+                typedefs: vec![],
+                size: 16,
+                kind: TypeKind::Union {
+                    members: vec![
+                        view("vip", be(u32_t.clone(), 32)),
+                        view("vipv6", array_of(be(u32_t, 32), 4, None)),
+                    ],
+                },
+            },
+            3 => array_of(be(u16_t, 16), 8, None),
+            4 => array_of(u32_t, 4, None),
+            5 => in6_u,
+            _ => self.int_plain(16, false),
+        }
+    }
+
     fn leaf(&mut self) -> TypeNode {
-        match self.src.below(10) {
+        match self.src.below(11) {
+            10 => self.addr_type(),
             0..=4 => self.int(),
             5 => self.enum_(),
             6 => TypeNode {
@@ -490,18 +570,99 @@ fn scalar(src: &mut Src<'_>, t: &TypeNode, bits: u32) -> (u128, Value) {
                 (raw, spell(src, &text))
             }
         }
-        TypeKind::Bool => {
-            let b = src.chance(1, 2);
-            (u128::from(b), Value::Bool(b))
-        }
+        TypeKind::Bool => match src.below(6) {
+            // A byte other than 0/1 as decode shows it (whole bytes only).
+            0 if bits == 8 => {
+                BOOL_HEX.fetch_add(1, Ordering::Relaxed);
+                let b = src.byte();
+                (u128::from(b), Value::String(format!("{b:#04x}")))
+            }
+            1 => {
+                let b = src.chance(1, 2);
+                (u128::from(b), Value::Int(i128::from(b)))
+            }
+            _ => {
+                let b = src.chance(1, 2);
+                (u128::from(b), Value::Bool(b))
+            }
+        },
         _ => unreachable!("not a bitfield type"),
     }
+}
+
+/// Which address text `t` takes, by the rule the codec documents: a 4- or
+/// 16-byte integer or array of integers (not text), or a struct of one
+/// such member, or a union of nothing but such views of its bytes. `Some(4)`
+/// IPv4, `Some(16)` IPv6 or IPv4 first, `Some(6)` IPv6 only (`struct
+/// in6_addr`).
+fn address_kind(t: &TypeNode) -> Option<u32> {
+    let whole = |size: u32| (size == 4 || size == 16).then_some(size);
+    let k = match &t.kind {
+        TypeKind::Int { .. } => whole(t.size)?,
+        TypeKind::Array {
+            element,
+            len,
+            format,
+        } => match (&element.kind, format) {
+            (TypeKind::Int { char: false, .. }, f) if *len > 0 && *f != Some(Format::String) => {
+                whole(t.size)?
+            }
+            _ => return None,
+        },
+        TypeKind::Struct { members } if members.len() == 1 => {
+            let m = &members[0];
+            if m.offset != 0 || m.bit_size.is_some() || m.ty.size != t.size {
+                return None;
+            }
+            address_kind(&m.ty)?;
+            whole(t.size)?
+        }
+        TypeKind::Union { members } if !members.is_empty() => {
+            for m in members {
+                if m.offset != 0 || m.bit_size.is_some() {
+                    return None;
+                }
+                address_kind(&m.ty)?;
+            }
+            if !members.iter().any(|m| m.ty.size == t.size) {
+                return None;
+            }
+            whole(t.size)?
+        }
+        _ => return None,
+    };
+    Some(if k == 16 && t.name == "struct in6_addr" {
+        6
+    } else {
+        k
+    })
+}
+
+/// Address text for a field of `kind` (see [`address_kind`]) and its bytes.
+fn address_value(src: &mut Src<'_>, kind: u32, out: &mut [u8]) -> Value {
+    ADDRESS_TEXTS.fetch_add(1, Ordering::Relaxed);
+    if kind == 4 || (kind == 16 && src.chance(1, 3)) {
+        let o = [src.byte(), src.byte(), src.byte(), src.byte()];
+        out[..4].copy_from_slice(&o);
+        return Value::String(std::net::Ipv4Addr::from(o).to_string());
+    }
+    let mut o = [0u8; 16];
+    for b in &mut o {
+        *b = if src.chance(1, 2) { 0 } else { src.byte() };
+    }
+    out.copy_from_slice(&o);
+    Value::String(std::net::Ipv6Addr::from(o).to_string())
 }
 
 /// Builds a value for `t` and writes the bytes it must encode to into `out`
 /// (which starts zeroed and is exactly `t.size` long).
 pub fn model_value(src: &mut Src<'_>, t: &TypeNode, target: ByteOrder, out: &mut [u8]) -> Value {
     let big_target = target == ByteOrder::Big;
+    if let Some(kind) = address_kind(t) {
+        if src.chance(1, 3) {
+            return address_value(src, kind, out);
+        }
+    }
     match &t.kind {
         TypeKind::Int { byte_order, .. } => {
             let (raw, v) = scalar(src, t, t.size * 8);

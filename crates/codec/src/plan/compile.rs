@@ -7,7 +7,7 @@ use ebpf_sdk_schema::{ByteOrder, Format, Member, TypeKind, TypeNode};
 
 use super::decode::mark;
 use super::node::{
-    ArrKind, ArrayNode, EnumNode, Field, Group, IntNode, Node, Record, Scalar, NONE,
+    AddrText, ArrKind, ArrayNode, EnumNode, Field, Group, IntNode, Node, Record, Scalar, NONE,
 };
 use crate::CodecError;
 
@@ -146,6 +146,10 @@ fn compile_array(
         }
         _ => ArrKind::Other,
     };
+    let addr = match (&elem, kind) {
+        (Node::Int(_), ArrKind::Other) => addr_text(t),
+        _ => None,
+    };
     let trim = contains_record(&elem);
     let elem_mask = if trim {
         let mut m = vec![0; elem_size];
@@ -162,8 +166,73 @@ fn compile_array(
         elem_size,
         kind,
         format,
+        addr,
         ty: t.display_name().into(),
     })
+}
+
+/// The address text type `t` takes, if its whole job is holding an
+/// address: a 4- or 16-byte integer or array of integers, or a struct or
+/// union made of nothing but such views of the same bytes (`struct
+/// in6_addr`, `struct in_addr`, `union { __be32 vip; __be32 vipv6[4]; }`).
+pub(crate) fn addr_text(t: &TypeNode) -> Option<AddrText> {
+    let by_size = |size| match size {
+        4 => Some(AddrText::V4),
+        16 => Some(AddrText::V6),
+        _ => None,
+    };
+    let whole = match &t.kind {
+        TypeKind::Int { .. } => by_size(t.size)?,
+        TypeKind::Array {
+            element,
+            len,
+            format,
+        } => {
+            // Integers, not text (`char[N]` or a string-hinted byte array).
+            let ints = matches!(element.kind, TypeKind::Int { char: false, .. })
+                && *format != Some(Format::String)
+                && *len > 0;
+            if !ints {
+                return None;
+            }
+            by_size(t.size)?
+        }
+        TypeKind::Struct { members } => {
+            let [m] = members.as_slice() else {
+                return None;
+            };
+            if m.offset != 0 || m.bit_size.is_some() || m.ty.size != t.size {
+                return None;
+            }
+            addr_text(&m.ty)?;
+            by_size(t.size)?
+        }
+        TypeKind::Union { members } => {
+            let views = !members.is_empty()
+                && members
+                    .iter()
+                    .all(|m| m.offset == 0 && m.bit_size.is_none() && addr_text(&m.ty).is_some())
+                && members.iter().any(|m| m.ty.size == t.size);
+            if !views {
+                return None;
+            }
+            by_size(t.size)?
+        }
+        _ => return None,
+    };
+    Some(match whole {
+        AddrText::V6 if t.name == "struct in6_addr" => AddrText::In6,
+        other => other,
+    })
+}
+
+/// Whether decode shows `t` as address text: the C type is an address
+/// (`struct in6_addr`, `struct in_addr`) and holds nothing else.
+fn shown_as_address(t: &TypeNode) -> bool {
+    matches!(
+        (t.name.as_str(), addr_text(t)),
+        ("struct in6_addr", Some(AddrText::In6)) | ("struct in_addr", Some(AddrText::V4))
+    )
 }
 
 fn contains_record(n: &Node) -> bool {
@@ -190,6 +259,8 @@ fn compile_record(
         groups: Vec::new(),
         decode: Vec::new(),
         bit_order: cx.target,
+        addr: addr_text(t),
+        show_addr: shown_as_address(t),
         ty: t.display_name().into(),
     };
     flatten(&mut rec, t, members, union, 0, &[], cx, path, depth)?;

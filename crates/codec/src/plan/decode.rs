@@ -53,10 +53,12 @@ pub(crate) fn scalar_value(n: &Node, bits: u128, width: u32) -> Value {
                 None => int_value(bits, width, e.signed),
             }
         }
+        // Any other byte as the hex string that writes it back unchanged
+        // (a typed number other than 0 or 1 is refused).
         Node::Bool(_) => match bits {
             0 => Value::Bool(false),
             1 => Value::Bool(true),
-            _ => int_value(bits, width, false),
+            _ => Value::String(format!("{bits:#04x}")),
         },
         _ => Value::Null,
     }
@@ -100,6 +102,7 @@ pub(crate) fn decode(n: &Node, bytes: &[u8]) -> Value {
         Node::Bool(b) => scalar_value(n, load(bytes, b.order), b.size as u32 * 8),
         Node::Float(f) => decode_float(f, bytes),
         Node::Raw(_) => Value::String(sugar::hex_string(bytes)),
+        Node::Record(r) if r.show_addr => address_text(bytes),
         Node::Record(r) => {
             let mut m = Map::with_capacity(r.decode.len());
             for &i in &r.decode {
@@ -115,6 +118,20 @@ pub(crate) fn decode(n: &Node, bytes: &[u8]) -> Value {
             Value::Map(m)
         }
         Node::Array(a) => decode_array(a, bytes),
+    }
+}
+
+/// `struct in_addr` (4 bytes) or `struct in6_addr` (16) as the address it
+/// holds: IPv6 text always for 16 bytes (an IPv4-mapped address shows as
+/// `::ffff:10.0.0.1`), so the text writes the same bytes back.
+fn address_text(bytes: &[u8]) -> Value {
+    match bytes.len() {
+        4 => Value::String(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+        _ => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&bytes[..16]);
+            Value::String(Ipv6Addr::from(o).to_string())
+        }
     }
 }
 
@@ -186,6 +203,7 @@ impl ArrayNode {
 
 pub(super) fn mark(n: &Node, m: &mut [u8]) {
     match n {
+        Node::Record(r) if r.show_addr => m.fill(0xff),
         Node::Record(r) => {
             for &i in &r.decode {
                 let f = &r.fields[i];
@@ -240,7 +258,8 @@ mod tests {
     fn bools_and_numbers_beyond_them() {
         assert_eq!(shown(&bool_type(), &[0]), Value::Bool(false));
         assert_eq!(shown(&bool_type(), &[1]), Value::Bool(true));
-        assert_eq!(shown(&bool_type(), &[2]), Value::Int(2));
+        assert_eq!(shown(&bool_type(), &[2]), text("0x02"));
+        assert_eq!(shown(&bool_type(), &[0xff]), text("0xff"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ebpf_sdk_schema::ByteOrder;
 
 use super::bits::{store, store_bits};
 use super::node::{
-    node_size, ArrKind, ArrayNode, EnumNode, Field, IntNode, Node, Record, Scalar, NONE,
+    node_size, AddrText, ArrKind, ArrayNode, EnumNode, Field, IntNode, Node, Record, Scalar, NONE,
 };
 use crate::error::{Fault, FaultKind};
 use crate::sugar::{self, mask, range_text, Wide};
@@ -38,6 +38,47 @@ fn field_ty(ty: &str, width: u32, size: usize) -> String {
 
 const INT_FORMS: &str = "an integer (10, -3, 0x1f, 0o17, 0b101, or as a string)";
 
+fn addr_forms(kind: AddrText) -> &'static str {
+    kind.forms()
+}
+
+/// Why text that is almost right is refused: an address too large for the
+/// field, a CIDR where only the address goes. Empty otherwise.
+fn address_hint(s: &str, field_size: usize) -> &'static str {
+    let t = s.trim();
+    if sugar::parse_cidr(t).is_ok() {
+        " (a CIDR's prefix length goes in a field of its own, such as prefixlen)"
+    } else if sugar::parse_ipv6(t).is_some() && field_size != 16 {
+        " (an IPv6 address needs a 16-byte field)"
+    } else if sugar::parse_ipv4(t).is_some() && field_size < 4 {
+        " (an IPv4 address needs a 4-byte field)"
+    } else {
+        ""
+    }
+}
+
+/// Writes address text `s` into `buf` (zeroed, 4 or 16 bytes) as a field
+/// of `kind` takes it: the address bytes in network order, an IPv4 address
+/// in the first 4 bytes of a 16-byte field. `false` when `s` is no address
+/// the field takes.
+fn encode_addr(kind: AddrText, s: &str, buf: &mut [u8]) -> bool {
+    let t = s.trim();
+    if let Some(o) = sugar::parse_ipv4(t) {
+        if kind == AddrText::In6 || buf.len() < 4 {
+            return false;
+        }
+        buf[..4].copy_from_slice(&o);
+        return true;
+    }
+    match sugar::parse_ipv6(t) {
+        Some(o) if kind != AddrText::V4 && buf.len() == 16 => {
+            buf.copy_from_slice(&o);
+            true
+        }
+        _ => false,
+    }
+}
+
 fn int_bits(n: &IntNode, v: &Value, width: u32) -> Result<u128, Fault> {
     let w = match v {
         Value::Int(i) => Wide::from_i128(*i),
@@ -45,9 +86,16 @@ fn int_bits(n: &IntNode, v: &Value, width: u32) -> Result<u128, Fault> {
             Some(w) => w,
             None => {
                 let mut expected = INT_FORMS.to_string();
-                if n.size == 4 && width == 32 {
-                    expected.push_str(" or an IPv4 address");
+                let whole = width as usize == n.size * 8;
+                match n.size {
+                    4 if whole => expected.push_str(" or an IPv4 address"),
+                    16 if whole => {
+                        expected.push_str(" or ");
+                        expected.push_str(addr_forms(AddrText::V6));
+                    }
+                    _ => {}
                 }
+                expected.push_str(address_hint(s, if whole { n.size } else { 0 }));
                 return Err(mismatch(&n.ty, expected, v));
             }
         },
@@ -99,19 +147,32 @@ fn enum_bits(e: &EnumNode, v: &Value, width: u32) -> Result<u128, Fault> {
     }
 }
 
+/// What a `_Bool` takes, for messages.
+const BOOL_FORMS: &str = "true, false, 0 or 1";
+
+/// A `_Bool` is `true`, `false`, `0` or `1`. A byte other than 0 or 1 read
+/// back from a map (C code can store one through a cast) decodes as a hex
+/// string such as `"0x02"`, and only that form writes such a byte, so what
+/// `dump` prints writes the same bytes back while a typed `2` or `255` is
+/// refused.
 fn bool_bits(s: &Scalar, v: &Value, width: u32) -> Result<u128, Fault> {
     match v {
         Value::Bool(b) => Ok(u128::from(*b)),
-        Value::Null => Ok(0),
-        // Any stored number, so every byte pattern round-trips.
-        Value::Int(i) => Wide::from_i128(*i).to_bits(width, false).ok_or_else(|| {
-            Fault::new(FaultKind::OutOfRange {
-                given: i.to_string(),
-                ty: field_ty(&s.ty, width, s.size),
-                range: range_text(width, false),
+        Value::Null | Value::Int(0) => Ok(0),
+        Value::Int(1) => Ok(1),
+        Value::String(t) if t.trim().starts_with("0x") || t.trim().starts_with("0X") => {
+            let w = sugar::parse_int_text(t)
+                .filter(|w| !w.neg)
+                .ok_or_else(|| mismatch(&s.ty, BOOL_FORMS, v))?;
+            w.to_bits(width, false).ok_or_else(|| {
+                Fault::new(FaultKind::OutOfRange {
+                    given: given_number(v, w),
+                    ty: field_ty(&s.ty, width, s.size),
+                    range: range_text(width, false),
+                })
             })
-        }),
-        _ => Err(mismatch(&s.ty, "true or false", v)),
+        }
+        _ => Err(mismatch(&s.ty, BOOL_FORMS, v)),
     }
 }
 
@@ -204,6 +265,13 @@ pub(crate) fn encode(n: &Node, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
                     return Ok(());
                 }
             }
+            // A 16-byte integer holds an IPv6 address as tracing tools copy
+            // one into it: the 16 bytes as they are.
+            if let (16, Value::String(s)) = (i.size, v) {
+                if sugar::parse_int_text(s).is_none() && encode_addr(AddrText::V6, s, buf) {
+                    return Ok(());
+                }
+            }
             let bits = int_bits(i, v, i.size as u32 * 8)?;
             store(buf, bits, i.order);
             Ok(())
@@ -261,8 +329,9 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
     let m = match v {
         Value::Map(m) => m,
         Value::Null => return Ok(()),
+        Value::String(s) if r.addr.is_some_and(|a| encode_addr(a, s, buf)) => return Ok(()),
         _ => {
-            let expected = if r.union {
+            let mut expected = if r.union {
                 format!(
                     "a mapping with exactly one of {}",
                     r.groups[0].alts.join(", ")
@@ -270,6 +339,13 @@ fn encode_record(r: &Record, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
             } else {
                 "a mapping of field names to values".to_string()
             };
+            if let Some(a) = r.addr {
+                expected.push_str(", or ");
+                expected.push_str(addr_forms(a));
+            }
+            if let (Some(_), Value::String(s)) = (r.addr, v) {
+                expected.push_str(address_hint(s, r.size));
+            }
             return Err(mismatch(&r.ty, expected, v));
         }
     };
@@ -374,6 +450,12 @@ fn encode_array(a: &ArrayNode, v: &Value, buf: &mut [u8]) -> Result<(), Fault> {
             Ok(())
         }
         Value::String(s) if a.kind == ArrKind::Bytes => encode_byte_string(a, s, v, buf),
+        Value::String(s) if a.addr.is_some_and(|k| encode_addr(k, s, buf)) => Ok(()),
+        Value::String(s) => Err(mismatch(
+            &a.ty,
+            format!("{}{}", array_forms(a), address_hint(s, a.len * a.elem_size)),
+            v,
+        )),
         _ => Err(mismatch(&a.ty, array_forms(a), v)),
     }
 }
@@ -394,7 +476,10 @@ fn array_forms(a: &ArrayNode) -> String {
                 _ => "",
             }
         ),
-        ArrKind::Other => format!("a list of up to {} elements", a.len),
+        ArrKind::Other => match a.addr {
+            Some(k) => format!("a list of up to {} elements or {}", a.len, addr_forms(k)),
+            None => format!("a list of up to {} elements", a.len),
+        },
     }
 }
 
@@ -428,7 +513,11 @@ fn encode_byte_string(a: &ArrayNode, s: &str, v: &Value, buf: &mut [u8]) -> Resu
         need(6, "a MAC address")?;
         buf[..6].copy_from_slice(&o);
     } else {
-        return Err(mismatch(&a.ty, array_forms(a), v));
+        return Err(mismatch(
+            &a.ty,
+            format!("{}{}", array_forms(a), address_hint(t, a.len)),
+            v,
+        ));
     }
     Ok(())
 }
@@ -487,7 +576,7 @@ fn is_array_value(a: &ArrayNode, v: &Value) -> bool {
             Node::Array(ea) => inner.first().is_none_or(|f| is_array_value(ea, f)),
             _ => true,
         },
-        Value::String(_) => a.kind != ArrKind::Other,
+        Value::String(_) => a.kind != ArrKind::Other || a.addr.is_some(),
         _ => false,
     }
 }
@@ -497,7 +586,7 @@ mod tests {
     use super::*;
     use crate::plan::testing::*;
     use crate::plan::Plan;
-    use ebpf_sdk_schema::TypeNode;
+    use ebpf_sdk_schema::{TypeKind, TypeNode};
 
     fn bytes(t: &TypeNode, v: &str) -> Vec<u8> {
         plan(t).encode(&yaml(v)).unwrap()
@@ -552,7 +641,7 @@ mod tests {
         );
         assert_eq!(
             error(&bool_type(), "256"),
-            "value: 256 does not fit in _Bool (0..=255)"
+            "value: expected true, false, 0 or 1 for _Bool, got 256"
         );
     }
 
@@ -707,10 +796,31 @@ mod tests {
         assert_eq!(bytes(&signed, "NEG"), [0xff]);
 
         assert_eq!(bytes(&bool_type(), "true"), [1]);
-        assert_eq!(bytes(&bool_type(), "2"), [2]);
+        assert_eq!(bytes(&bool_type(), "1"), [1]);
+        assert_eq!(bytes(&bool_type(), "0"), [0]);
+        assert_eq!(
+            error(&bool_type(), "2"),
+            "value: expected true, false, 0 or 1 for _Bool, got 2"
+        );
+        assert_eq!(
+            error(&bool_type(), "255"),
+            "value: expected true, false, 0 or 1 for _Bool, got 255"
+        );
         assert_eq!(
             error(&bool_type(), "yes"),
-            "value: expected true or false for _Bool, got \"yes\""
+            "value: expected true, false, 0 or 1 for _Bool, got \"yes\""
+        );
+        // The hex string decode shows for a byte other than 0 or 1 writes
+        // that byte back.
+        assert_eq!(bytes(&bool_type(), "'0x02'"), [2]);
+        assert_eq!(bytes(&bool_type(), "'0xff'"), [0xff]);
+        assert_eq!(
+            error(&bool_type(), "'0x100'"),
+            "value: \"0x100\" (= 256) does not fit in _Bool (0..=255)"
+        );
+        assert_eq!(
+            error(&bool_type(), "'2'"),
+            "value: expected true, false, 0 or 1 for _Bool, got \"2\""
         );
 
         let f32_t = float_type(4);
@@ -738,6 +848,122 @@ mod tests {
         assert_eq!(
             raw_bytes("[1, 256, 3]"),
             Err("value[1]: 256 does not fit in byte (0..=255)".to_string())
+        );
+    }
+
+    /// The kernel's `struct in6_addr`: a union of three views of 16 bytes.
+    fn in6_addr() -> TypeNode {
+        let view = |name: &str, elem: TypeNode, len| at(name, 0, array(elem, len));
+        let u = union(
+            "union <anon>",
+            16,
+            vec![
+                view("u6_addr8", u8_t(), 16),
+                view("u6_addr16", u16_t(), 8),
+                view("u6_addr32", u32_t(), 4),
+            ],
+        );
+        strukt("struct in6_addr", 16, vec![at("in6_u", 0, u)])
+    }
+
+    fn in_addr() -> TypeNode {
+        strukt("struct in_addr", 4, vec![at("s_addr", 0, u32_t())])
+    }
+
+    const V6: [u8; 16] = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+    #[test]
+    fn addresses_fit_every_address_shaped_field() {
+        let mut v4_first = [0u8; 16];
+        v4_first[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let be32 = |t: TypeNode| TypeNode {
+            typedefs: vec!["__be32".into()],
+            kind: TypeKind::Int {
+                signed: false,
+                char: false,
+                byte_order: Some(ByteOrder::Big),
+                format: None,
+            },
+            ..t
+        };
+        let sixteen = [
+            array(u32_t(), 4),
+            array(be32(u32_t()), 4),
+            array(u16_t(), 8),
+            array(int("__u64", 8, false), 2),
+            int("unsigned __int128", 16, false),
+        ];
+        for t in &sixteen {
+            // Network order whatever the elements' type and byte order, on
+            // either target: as a memcpy of a struct in6_addr lays it.
+            for order in [ByteOrder::Little, ByteOrder::Big] {
+                let p = plan_for(t, order);
+                assert_eq!(p.encode(&yaml("'2001:db8::1'")).unwrap(), V6, "{}", t.name);
+                assert_eq!(p.encode(&yaml("10.0.0.1")).unwrap(), v4_first, "{}", t.name);
+            }
+        }
+        // An __int128 still takes integers first.
+        let i128_t = int("unsigned __int128", 16, false);
+        let mut one = [0u8; 16];
+        one[0] = 1;
+        assert_eq!(bytes(&i128_t, "1"), one);
+        assert_eq!(bytes(&i128_t, "'0x1'"), one);
+        // Four bytes take IPv4 text.
+        assert_eq!(bytes(&array(u16_t(), 2), "192.0.2.1"), [192, 0, 2, 1]);
+        assert_eq!(bytes(&in_addr(), "192.0.2.1"), [192, 0, 2, 1]);
+        // struct in6_addr takes IPv6 text only, and its fields as before.
+        assert_eq!(bytes(&in6_addr(), "'2001:db8::1'"), V6);
+        assert_eq!(bytes(&in6_addr(), "{in6_u: {u6_addr8: '2001:db8::1'}}"), V6);
+        assert_eq!(
+            error(&in6_addr(), "10.0.0.1"),
+            "value: expected a mapping of field names to values, or an IPv6 address (an IPv4 \
+             address as ::ffff:a.b.c.d) for struct in6_addr, got \"10.0.0.1\""
+        );
+        let mut mapped = [0u8; 16];
+        mapped[10..].copy_from_slice(&[0xff, 0xff, 10, 0, 0, 1]);
+        assert_eq!(bytes(&in6_addr(), "'::ffff:10.0.0.1'"), mapped);
+        // A union of address views takes IPv4 text into its 4-byte member
+        // and IPv6 text into its 16-byte one.
+        let views = union(
+            "union <anon>",
+            16,
+            vec![
+                at("vip", 0, be32(u32_t())),
+                at("vipv6", 0, array(be32(u32_t()), 4)),
+            ],
+        );
+        assert_eq!(bytes(&views, "'2001:db8::1'"), V6);
+        assert_eq!(bytes(&views, "10.0.0.1"), v4_first);
+        assert_eq!(bytes(&views, "{vip: 10.0.0.1}"), v4_first);
+    }
+
+    #[test]
+    fn address_text_errors_name_the_field_and_the_fix() {
+        assert_eq!(
+            error(&u32_t(), "'2001:db8::1'"),
+            "value: expected an integer (10, -3, 0x1f, 0o17, 0b101, or as a string) or an IPv4 \
+             address (an IPv6 address needs a 16-byte field) for __u32, got \"2001:db8::1\""
+        );
+        assert_eq!(
+            error(&array(u32_t(), 4), "10.0.0.0/8"),
+            "value: expected a list of up to 4 elements or an IPv6 address (or an IPv4 address, \
+             into the first 4 bytes) (a CIDR's prefix length goes in a field of its own, such as \
+             prefixlen) for __u32[4], got \"10.0.0.0/8\""
+        );
+        assert_eq!(
+            error(&array(u16_t(), 3), "'::1'"),
+            "value: expected a list of up to 3 elements (an IPv6 address needs a 16-byte field) \
+             for __u16[3], got \"::1\""
+        );
+        // A struct that is not only an address takes no text.
+        let two = strukt(
+            "struct k",
+            8,
+            vec![at("a", 0, u32_t()), at("b", 4, u32_t())],
+        );
+        assert_eq!(
+            error(&two, "10.0.0.1"),
+            "value: expected a mapping of field names to values for struct k, got \"10.0.0.1\""
         );
     }
 
@@ -789,8 +1015,9 @@ mod tests {
         assert!(!per_cpu(&b4, "[]"));
         assert!(per_cpu(&b4, "[[1, 2, 3, 4], [5]]"));
         assert!(per_cpu(&b4, "[10.0.0.1, 10.0.0.2]"));
-        // Strings are whole values only of text and byte arrays.
-        assert!(!per_cpu(&array(u16_t(), 2), "[a, b]"));
+        // Strings are whole values only of text, byte and address arrays.
+        assert!(!per_cpu(&array(u16_t(), 3), "[a, b]"));
+        assert!(per_cpu(&array(u32_t(), 4), "['::1', '::2']"));
         let grid = array(array(u8_t(), 2), 2);
         assert!(!per_cpu(&grid, "[[1, 2], [3, 4]]"));
         assert!(per_cpu(&grid, "[[[1, 2], [3, 4]]]"));

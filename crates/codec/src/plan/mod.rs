@@ -22,12 +22,12 @@ use ebpf_sdk_schema::{ByteOrder, TypeNode};
 use crate::{CodecError, Value};
 
 pub(crate) use bits::{load, load_bits};
-pub(crate) use compile::choose_alternative;
 pub use compile::MAX_TYPE_DEPTH;
+pub(crate) use compile::{addr_text, choose_alternative};
 pub(crate) use decode::{decode, scalar_value};
 pub(crate) use encode::{encode, encode_field, encode_int, encode_str, is_percpu_list};
 pub use leaves::{LeafKind, Number, NumericLeaf, PathStep};
-pub(crate) use node::{ArrKind, Node};
+pub(crate) use node::{AddrText, ArrKind, Node};
 
 use compile::Cx;
 use decode::mark;

@@ -54,6 +54,34 @@ pub(crate) struct EnumNode {
     pub(super) ty: Box<str>,
 }
 
+/// Address text a type takes besides its usual forms: what a program's
+/// `memcpy` of a `struct in_addr` or `struct in6_addr` into it would leave,
+/// the address bytes in network order whatever the element type or byte
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddrText {
+    /// 4 bytes: an IPv4 address.
+    V4,
+    /// 16 bytes: an IPv6 address, or an IPv4 address in the first 4 bytes
+    /// (as a 4-byte alternative of a union of address views would hold it).
+    V6,
+    /// `struct in6_addr`: an IPv6 address only (an IPv4 address is written
+    /// IPv4-mapped, `::ffff:10.0.0.1`).
+    In6,
+}
+
+impl AddrText {
+    /// The address text a field of this kind takes, for messages and
+    /// templates.
+    pub(crate) fn forms(self) -> &'static str {
+        match self {
+            AddrText::V4 => "an IPv4 address",
+            AddrText::V6 => "an IPv6 address (or an IPv4 address, into the first 4 bytes)",
+            AddrText::In6 => "an IPv6 address (an IPv4 address as ::ffff:a.b.c.d)",
+        }
+    }
+}
+
 /// What strings an array takes and how decode shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ArrKind {
@@ -73,6 +101,9 @@ pub(crate) struct ArrayNode {
     pub(crate) elem_size: usize,
     pub(crate) kind: ArrKind,
     pub(crate) format: Option<Format>,
+    /// Address text an array of wider integers takes (`__be32[4]`,
+    /// `__be16[8]`); byte arrays take it through [`ArrKind::Bytes`].
+    pub(crate) addr: Option<AddrText>,
     /// Decode omits trailing all-zero elements (arrays of structs/unions);
     /// "zero" in the bits decode reads (this mask, empty when not trimming).
     pub(super) trim: bool,
@@ -94,6 +125,13 @@ pub(crate) struct Record {
     pub(crate) decode: Vec<usize>,
     /// Bitfield layout: the target's byte order.
     pub(crate) bit_order: ByteOrder,
+    /// Address text a struct or union whose only job is holding an
+    /// address takes (`struct in6_addr`, `struct in_addr`, a union of
+    /// address views).
+    pub(crate) addr: Option<AddrText>,
+    /// Decode shows the address as text: the type is unambiguously an
+    /// address (`struct in6_addr`, `struct in_addr`).
+    pub(crate) show_addr: bool,
     pub(super) ty: Box<str>,
 }
 

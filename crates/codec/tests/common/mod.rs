@@ -224,6 +224,7 @@ pub fn map(
         key,
         value,
         inner_map: None,
+        record: None,
     }
 }
 

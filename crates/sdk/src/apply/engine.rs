@@ -4,6 +4,8 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+use ebpf_sdk_backend::UpdateFlags;
+
 use super::{ApplyEvent, ApplyOptions, ApplyReport, DiffKind};
 use crate::error::{InputError, InputErrorKind, Location};
 use crate::handle::MapHandle;
@@ -19,6 +21,8 @@ struct Plan {
     skip: Vec<bool>,
     /// Concatenated keys to delete with `prune`.
     removed_keys: Vec<u8>,
+    /// Concatenated array indices to reset to zero with `prune`.
+    reset_keys: Vec<u8>,
 }
 
 impl MapHandle {
@@ -50,6 +54,7 @@ impl MapHandle {
         let mut plan = Plan {
             skip: vec![false; n],
             removed_keys: Vec::new(),
+            reset_keys: Vec::new(),
         };
         if (opts.prune || opts.dry_run) && !self.schema.map_type.keyless() {
             let t = Instant::now();
@@ -72,6 +77,9 @@ impl MapHandle {
         if opts.prune && !plan.removed_keys.is_empty() {
             report.deleted = self.prune(&plan.removed_keys)?;
         }
+        if opts.prune && !plan.reset_keys.is_empty() {
+            report.zeroed = self.reset(&plan.reset_keys)?;
+        }
         report.written = self.write_spool(&mut spool, &plan.skip, opts, on)?;
         report.write_time = t.elapsed();
         on(ApplyEvent::Done(&report));
@@ -91,6 +99,7 @@ impl MapHandle {
         let mut plan = Plan {
             skip: vec![false; n],
             removed_keys: Vec::new(),
+            reset_keys: Vec::new(),
         };
         let mut present = vec![false; n];
         let mut scratch_k = vec![0u8; key_size];
@@ -117,11 +126,17 @@ impl MapHandle {
                                 ));
                             }
                         }
-                        // Arrays always hold every index: nothing to remove.
                         None if !fixed => {
                             report.removed += 1;
                             on(ApplyEvent::Diff(DiffKind::Removed, &self.decode(k, v)?));
                             plan.removed_keys.extend_from_slice(k);
+                        }
+                        // Arrays always hold every index: one the input
+                        // leaves out is reset to zero, unless it is zero.
+                        None if v.iter().any(|b| *b != 0) => {
+                            report.reset += 1;
+                            on(ApplyEvent::Diff(DiffKind::Reset, &self.decode(k, v)?));
+                            plan.reset_keys.extend_from_slice(k);
                         }
                         None => {}
                     }
@@ -164,6 +179,30 @@ impl MapHandle {
                 requested: count,
                 source: Box::new(e),
             })
+    }
+
+    /// Writes zeros at the concatenated array indices `keys`; returns how
+    /// many.
+    fn reset(&self, keys: &[u8]) -> Result<usize, SdkError> {
+        let count = keys.len() / self.codec.key_len().max(1);
+        let value_size = self.codec.value_len();
+        let mut done = 0;
+        for chunk in keys.chunks(WRITE_BATCH * self.codec.key_len().max(1)) {
+            let n = chunk.len() / self.codec.key_len().max(1);
+            let zeros = vec![0u8; n * value_size];
+            match self.map.update_batch(chunk, &zeros, n, UpdateFlags::Any) {
+                Ok(k) => done += k,
+                Err(e) => {
+                    return Err(SdkError::Batch {
+                        map: self.schema.name.clone(),
+                        applied: done + e.applied,
+                        requested: count,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Writes the spooled entries not marked `skip`, in batches, in input

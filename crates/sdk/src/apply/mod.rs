@@ -61,7 +61,9 @@ impl Backup {
 /// What `apply` should do.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Delete entries that are in the map but not in the input.
+    /// Delete entries that are in the map but not in the input; in an
+    /// array (`array`, `percpu_array`), whose indices cannot be deleted,
+    /// reset those indices to zero.
     pub prune: bool,
     /// Compute and report the difference, write nothing.
     pub dry_run: bool,
@@ -158,10 +160,16 @@ pub struct ApplyReport {
     pub unchanged: usize,
     /// Keys in the map but not in the input (deleted with `prune`).
     pub removed: usize,
+    /// Indices of an array (`array`, `percpu_array`) not in the input that
+    /// hold something other than zeros: an array cannot delete, so with
+    /// `prune` they are reset to zero.
+    pub reset: usize,
     /// Entries written to the kernel.
     pub written: usize,
     /// Entries deleted from the kernel.
     pub deleted: usize,
+    /// Array indices reset to zero in the kernel (with `prune`).
+    pub zeroed: usize,
     /// Time spent reading, validating and encoding the input (seconds in JSON).
     #[serde(serialize_with = "secs")]
     pub validate_time: Duration,
@@ -183,6 +191,9 @@ pub enum DiffKind {
     Changed,
     /// In the map, not in the input.
     Removed,
+    /// An array index not in the input that holds something other than
+    /// zeros (its current value is reported): `prune` resets it to zero.
+    Reset,
 }
 
 /// What `apply` reports while it works.
@@ -210,6 +221,9 @@ pub struct Diff {
     pub changed: Vec<Decoded>,
     /// Map entries whose key is not in the input.
     pub removed: Vec<Decoded>,
+    /// Array entries not in the input holding something other than zeros
+    /// (what `prune` resets to zero), with their current values.
+    pub reset: Vec<Decoded>,
     /// The counts.
     pub report: ApplyReport,
 }
@@ -295,10 +309,12 @@ impl Serialize for ApplyRecord {
                 m.serialize_entry("entries", &r.entries)?;
                 m.serialize_entry("written", &r.written)?;
                 m.serialize_entry("deleted", &r.deleted)?;
+                m.serialize_entry("reset_to_zero", &r.zeroed)?;
                 if r.diffed {
                     m.serialize_entry("added", &r.added)?;
                     m.serialize_entry("changed", &r.changed)?;
                     m.serialize_entry("removed", &r.removed)?;
+                    m.serialize_entry("reset", &r.reset)?;
                     m.serialize_entry("unchanged", &r.unchanged)?;
                 }
             }
@@ -321,7 +337,8 @@ impl MapHandle {
     /// input. With `prune` or `dry_run` the live map is read in batches and
     /// compared: unchanged entries are not rewritten, and every difference is
     /// reported through `on`. Then the backup is made, with `prune` the keys
-    /// not in the input are deleted, and entries are written in batches. If
+    /// not in the input are deleted (an array's indices, which cannot be
+    /// deleted, are reset to zero instead), and entries are written in batches. If
     /// the kernel stops a batch, the error says exactly how many entries
     /// were written.
     ///
@@ -395,6 +412,7 @@ impl MapHandle {
         on: &mut dyn FnMut(ApplyEvent<'_>),
     ) -> Result<ApplyReport, SdkError> {
         let opts = &opts.resolved(self.name(), false);
+        self.check_apply()?;
         // Look at the first line with content to pick the path.
         let mut head = Vec::new();
         let mut skipped_lines = 0usize;
@@ -438,9 +456,21 @@ impl MapHandle {
         self.finish_apply(spool, &at, started, opts, on)
     }
 
-    /// What applying `entries` would change, without writing: the input
-    /// entries that are new or different, and (unless the map is an array)
-    /// the map's entries that are not in the input.
+    /// What applying `entries` with `prune` would change, without writing:
+    /// the input entries that are new or different, the map's entries that
+    /// are not in the input and, for an array, its indices not in the
+    /// input that `prune` would reset to zero.
+    ///
+    /// ```no_run
+    /// let table = ebpf_sdk::Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_table_map")?;
+    /// let text = std::fs::read_to_string("rules.yaml").unwrap();
+    /// let d = table.diff(ebpf_sdk::parse_entries(&text, "rules.yaml")?.into_iter().map(Ok))?;
+    /// for gone in &d.removed {
+    ///     println!("would remove {}", gone.key);
+    /// }
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn diff<I>(&self, entries: I) -> Result<Diff, SdkError>
     where
         I: IntoIterator<Item = Result<Entry, SdkError>>,
@@ -457,6 +487,7 @@ impl MapHandle {
                     DiffKind::Added => diff.added.push(d.clone()),
                     DiffKind::Changed => diff.changed.push(d.clone()),
                     DiffKind::Removed => diff.removed.push(d.clone()),
+                    DiffKind::Reset => diff.reset.push(d.clone()),
                 }
             }
         })?;
@@ -488,6 +519,7 @@ impl MapHandle {
     }
 
     fn check_apply(&self) -> Result<(), SdkError> {
+        self.codec.writable()?;
         if self.schema.map_type.holds_object_refs() {
             return Err(SdkError::Unsupported {
                 map: self.schema.name.clone(),
