@@ -43,7 +43,7 @@ MAP = "fleet_map"
 KEYS = 200
 
 SCHEMA = {
-    "schema_version": 1,
+    "schema_version": 2,
     "source": {"kind": "elf", "path": "fleet.o"},
     "maps": [{
         "name": MAP, "map_type": "hash", "map_type_id": 1, "key_size": 4, "value_size": 8,

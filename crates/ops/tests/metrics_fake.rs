@@ -40,7 +40,7 @@ fn firewall() -> Document {
 fn extra_maps() -> Document {
     let u64_t = r#"{"name": "unsigned long long", "typedefs": ["__u64"], "size": 8, "kind": "int", "signed": false}"#;
     let text = format!(
-        r#"{{"schema_version": 1, "source": {{"kind": "elf", "path": "extra.o"}}, "maps": [
+        r#"{{"schema_version": 2, "source": {{"kind": "elf", "path": "extra.o"}}, "maps": [
         {{"name": "verdicts", "map_type": "hash", "map_type_id": 1, "key_size": 4, "value_size": 8,
           "max_entries": 8, "flags": [], "map_flags": 0, "pinning": "none", "section": ".maps",
           "origin": "btf", "endian": "little",

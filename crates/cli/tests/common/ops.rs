@@ -19,7 +19,7 @@ pub fn schema_file(dir: &Path, name: &str) -> PathBuf {
     let u32_t = r#"{"name": "unsigned int", "typedefs": ["__u32"], "size": 4, "kind": "int", "signed": false}"#;
     let u64_t = r#"{"name": "unsigned long long", "typedefs": ["__u64"], "size": 8, "kind": "int", "signed": false}"#;
     let text = format!(
-        r#"{{"schema_version": 1, "source": {{"kind": "elf", "path": "test.o"}}, "maps": [
+        r#"{{"schema_version": 2, "source": {{"kind": "elf", "path": "test.o"}}, "maps": [
         {{"name": "{name}", "map_type": "hash", "map_type_id": 1, "key_size": 4, "value_size": 8,
           "max_entries": 1024, "flags": [], "map_flags": 0, "pinning": "by_name", "section": ".maps",
           "origin": "btf", "endian": "little", "key": {u32_t}, "value": {u64_t}}}]}}"#
