@@ -105,8 +105,11 @@ impl Endpoint {
             } else {
                 HttpResponse::text(405, "only GET and HEAD\n")
             };
+            // The body is complete: send it with its length, not chunked.
             let mut resp = with_header(
-                tiny_http::Response::from_data(answer.body).with_status_code(answer.status),
+                tiny_http::Response::from_data(answer.body)
+                    .with_status_code(answer.status)
+                    .with_chunked_threshold(usize::MAX),
                 "Content-Type",
                 &answer.content_type,
             );
