@@ -50,7 +50,8 @@
 //!   diff, prune and backup.
 //! - [`to_value`] / [`from_value`]: any serde type <-> [`Value`].
 //! - [`EntryReader`], [`parse_entries`]: entry files in every shape users
-//!   write them.
+//!   write them; [`entries_from_value`]: the same shapes already parsed
+//!   (built by a program, or a binding's native values).
 //! - [`scan_pinned`]: what is pinned under a bpffs directory.
 //! - [`SdkError`]: every failure, with [`InputError`] saying where in the
 //!   input.
@@ -80,11 +81,11 @@ pub use ebpf_sdk_schema::{MapFlags, MapSchema, MapType};
 pub use apply::{
     ApplyEvent, ApplyFailure, ApplyOptions, ApplyRecord, ApplyReport, Backup, Diff, DiffKind,
 };
-pub use entries::{parse_entries, parse_inline, Entry, EntryReader};
+pub use entries::{entries_from_value, parse_entries, parse_inline, Entry, EntryReader};
 pub use entry_codec::EntryCodec;
 pub use error::{ErrorClass, InputError, InputErrorKind, IoOp, Location, SdkError};
 pub use events::EventReader;
-pub use handle::{Decoded, Iter, MapHandle};
+pub use handle::{Decoded, EntryCursor, Iter, MapHandle};
 pub use object::{Object, DEFAULT_PIN_DIR};
 pub use scan::{candidates, scan_pinned, Pinned, PinnedKind, MAX_SCAN_DEPTH};
 pub use typed::TypedIter;
