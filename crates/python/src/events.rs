@@ -64,6 +64,9 @@ impl EventIterator {
             .state
             .lock_py_attached(py)
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.reader.is_none() {
+            return Err(error("the event iterator is closed".to_string()));
+        }
         if self.count.is_some_and(|c| state.seen >= c) {
             return Ok(None);
         }

@@ -208,11 +208,11 @@ def bpftool_lookup(pin: str, key: bytes) -> Optional[bytes]:
         *[f"{b:02x}" for b in key],
         check=False,
     )
+    # A missing key: exit status 254 and `null` on stdout.
+    if out.stdout.strip() == "null":
+        return None
     if out.returncode != 0:
-        text = out.stdout + out.stderr
-        if "No such file or directory" in text or "not found" in text.lower():
-            return None
-        raise AssertionError(f"bpftool lookup failed: {text}")
+        raise AssertionError(f"bpftool lookup failed: {out.stderr}{out.stdout}")
     e = json.loads(out.stdout)
     if "values" in e:
         return b"".join(_hex_bytes(v["value"]) for v in e["values"])
@@ -220,6 +220,7 @@ def bpftool_lookup(pin: str, key: bytes) -> Optional[bytes]:
 
 
 def bpftool_update(pin: str, key: bytes, value: bytes) -> None:
+    """Writes one entry with bpftool (per-CPU maps: `value` on every CPU)."""
     run(
         which("bpftool") or "bpftool",
         "map",
