@@ -98,6 +98,11 @@ pub(crate) fn to_value(
         return Ok(Value::Bool(obj.extract::<bool>()?));
     }
     if obj.is_instance_of::<PyInt>() {
+        // 64 bits first: one C call, where 128 bits take several Python
+        // calls under the stable ABI.
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::Int(i128::from(i)));
+        }
         return Ok(match obj.extract::<i128>() {
             Ok(i) => Value::Int(i),
             // Beyond 128 bits: the decimal text, which no field takes

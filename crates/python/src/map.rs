@@ -437,7 +437,9 @@ impl PyMap {
     /// `pin`, `entries`, `written`, `deleted`, `ok`, `backup`, and with
     /// prune or dry run `added`, `changed`, `removed`, `unchanged`), plus
     /// `diff`: the differences found, `{"change": "added" | "changed" |
-    /// "removed", "key": ..., "value": ...}`. If the kernel stops a batch,
+    /// "removed", "key": ..., "value": ...}`, and `seconds`: the time spent
+    /// validating and encoding, reading the map for the difference, and
+    /// writing (`validate`, `diff`, `write`). If the kernel stops a batch,
     /// KernelError says how many entries were written (`.written`) and
     /// carries the report (`.report`).
     #[pyo3(signature = (entries, prune=false, dry_run=false, flags="any", backup=None))]
@@ -489,6 +491,13 @@ impl PyMap {
                 list.append(ordered)?;
             }
             report.set_item("diff", list)?;
+        }
+        if let Ok(r) = &result {
+            let seconds = PyDict::new(py);
+            seconds.set_item("validate", r.validate_time.as_secs_f64())?;
+            seconds.set_item("diff", r.diff_time.as_secs_f64())?;
+            seconds.set_item("write", r.write_time.as_secs_f64())?;
+            report.set_item("seconds", seconds)?;
         }
         match result {
             Ok(_) => Ok(report),
