@@ -4,8 +4,8 @@
 //! Python side (exceptions, type stubs).
 //!
 //! Every capability is the library's: this crate converts Python values to
-//! [`ebpf_sdk::Value`] and back ([`convert`]), library errors to Python
-//! exceptions ([`errors`]), and releases the GIL around every kernel call
+//! [`ebpf_sdk::Value`] and back (`convert`), library errors to Python
+//! exceptions (`errors`), and releases the GIL around every kernel call
 //! and batch.
 #![deny(missing_docs)]
 
