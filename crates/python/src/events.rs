@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use ebpf_sdk::{EventReader, Value};
 use pyo3::prelude::*;
-use pyo3::sync::MutexExt;
 
 use crate::convert::to_python;
 use crate::errors::{error, IntoPy};
@@ -60,10 +59,7 @@ impl EventIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let mut state = self
-            .state
-            .lock_py_attached(py)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = crate::lock(py, &self.state);
         if state.reader.is_none() {
             return Err(error("the event iterator is closed".to_string()));
         }
@@ -104,21 +100,13 @@ impl EventIterator {
     /// Events lost because a ring was full (read more often).
     #[getter]
     fn lost(&self, py: Python<'_>) -> u64 {
-        let state = self
-            .state
-            .lock_py_attached(py)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = crate::lock(py, &self.state);
         state.reader.as_ref().map_or(0, EventReader::lost)
     }
 
     /// Removes the rings from the map; iterating afterwards raises Error.
     fn close(&self, py: Python<'_>) {
-        let reader = self
-            .state
-            .lock_py_attached(py)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .reader
-            .take();
+        let reader = crate::lock(py, &self.state).reader.take();
         py.detach(|| drop(reader));
     }
 

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 
 use ebpf_sdk::{Decoded, EntryCursor};
 use pyo3::prelude::*;
-use pyo3::sync::MutexExt;
 use pyo3::types::PyTuple;
 
 use crate::convert::to_python;
@@ -58,10 +57,7 @@ impl EntryIterator {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         // Waits for another thread using this iterator without holding the GIL.
-        let mut state = self
-            .state
-            .lock_py_attached(py)
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = crate::lock(py, &self.state);
         if state.pending.is_empty() && !state.cursor.is_done() {
             let handle = self.map.get().handle()?;
             let State { cursor, pending } = &mut *state;

@@ -16,7 +16,18 @@ mod iter;
 mod map;
 mod object;
 
+use std::sync::{Mutex, MutexGuard};
+
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+
+/// Locks an iterator's state. Another thread may hold it while it waits in
+/// the kernel with the GIL released, so this waits without the GIL; a
+/// panic in another holder does not make the state unusable.
+fn lock<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    m.lock_py_attached(py)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The native part of the `ebpf_sdk` package.
 #[pymodule]
