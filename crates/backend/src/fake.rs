@@ -132,7 +132,7 @@ impl FakeMap {
         FakeMap::of_type(MapType::Array, name, 4, value_size, max_entries)
     }
 
-    /// A fake of any `map_type` (a [`MapType`]).
+    /// A fake of any map type.
     pub fn of_type(
         map_type: MapType,
         name: &str,

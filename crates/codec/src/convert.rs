@@ -305,49 +305,28 @@ impl SeqBuilder {
     }
 }
 
-impl ser::SerializeSeq for SeqBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ConvertError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
+/// The serde traits of sequences and tuples all add an element.
+macro_rules! seq_like {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for SeqBuilder {
+            type Ok = Value;
+            type Error = ConvertError;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ConvertError> {
+                self.push(v)
+            }
+            fn end(self) -> Result<Value, ConvertError> {
+                self.done()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for SeqBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ConvertError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ConvertError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
-}
-
-impl ser::SerializeTupleVariant for SeqBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ConvertError> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
-}
+seq_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 #[doc(hidden)]
 pub struct MapBuilder {
@@ -399,35 +378,27 @@ impl ser::SerializeMap for MapBuilder {
     }
 }
 
-impl ser::SerializeStruct for MapBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), ConvertError> {
-        self.put(key.to_string(), v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
+/// Structs and struct variants both add named fields.
+macro_rules! struct_like {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for MapBuilder {
+            type Ok = Value;
+            type Error = ConvertError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result<(), ConvertError> {
+                self.put(key.to_string(), v)
+            }
+            fn end(self) -> Result<Value, ConvertError> {
+                self.done()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for MapBuilder {
-    type Ok = Value;
-    type Error = ConvertError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), ConvertError> {
-        self.put(key.to_string(), v)
-    }
-    fn end(self) -> Result<Value, ConvertError> {
-        self.done()
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 // ---------------------------------------------------------------------------
 // Value -> Rust

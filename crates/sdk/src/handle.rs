@@ -152,6 +152,15 @@ impl MapHandle {
     /// Opens the map pinned at `pin` for reading and writing and checks it
     /// against `schema`. A map the kernel keeps read-only (frozen `.rodata`)
     /// opens for reading; writes are refused with the reason.
+    ///
+    /// ```no_run
+    /// use ebpf_sdk::{MapHandle, Object};
+    ///
+    /// let obj = Object::from_schema_file("fw.schema.json")?;
+    /// let schema = obj.map("ingress_node_firewall_table_map")?;
+    /// let map = MapHandle::open(schema, "/sys/fs/bpf/tc/globals/ingress_node_firewall_table_map")?;
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn open(schema: &MapSchema, pin: impl AsRef<Path>) -> Result<Self, SdkError> {
         let pin = pin.as_ref();
         let map = Map::open_pinned(pin).or_else(|e| match e {
@@ -175,6 +184,15 @@ impl MapHandle {
 
     /// Opens the map pinned at `pin` with the schema the kernel's BTF gives
     /// for it (no ELF needed): see [`crate::Object::from_pinned`].
+    ///
+    /// ```no_run
+    /// let stats = ebpf_sdk::MapHandle::open_pinned("/sys/fs/bpf/ingress_node_firewall_statistics_map")?;
+    /// for entry in stats.iter()? {
+    ///     let e = entry?;
+    ///     println!("{} {}", e.key, e.total.unwrap_or(e.value));
+    /// }
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn open_pinned(pin: impl AsRef<Path>) -> Result<Self, SdkError> {
         let pin = pin.as_ref();
         let obj = crate::Object::from_pinned(pin)?;

@@ -83,6 +83,13 @@ impl Object {
 
     /// The one map pinned at `path`, described from the BTF the kernel holds
     /// for it (no ELF needed); its pin path is recorded.
+    ///
+    /// ```no_run
+    /// let obj = ebpf_sdk::Object::from_pinned("/sys/fs/bpf/ingress_node_firewall_table_map")?;
+    /// println!("{}", obj.document().to_json_pretty()); // what `ebpf-sdk describe` prints
+    /// let table = obj.open(&obj.only_map()?.name)?;
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn from_pinned(path: impl AsRef<Path>) -> Result<Object, SdkError> {
         let path = path.as_ref();
         let map = Map::open_pinned_read_only(path)?;

@@ -65,6 +65,22 @@ impl MapHandle {
     /// Looks a key up and reads the value into `V`; `None` when the key is
     /// not in the map. For per-CPU maps the value is one per CPU (read it
     /// as a `Vec`); [`MapHandle::lookup_total_as`] gives the sum.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Deserialize)]
+    /// struct Counters { packets: u64, bytes: u64 }
+    /// #[derive(serde::Deserialize)]
+    /// struct Stats { deny_stats: Counters } // the fields this program reads
+    ///
+    /// let stats = ebpf_sdk::Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_statistics_map")?;
+    /// let per_cpu: Option<Vec<Stats>> = stats.lookup_as(&7u32)?;
+    /// let total: Option<Stats> = stats.lookup_total_as(&7u32)?;
+    /// if let Some(t) = total {
+    ///     println!("rule 7 denied {} packets, {} bytes", t.deny_stats.packets, t.deny_stats.bytes);
+    /// }
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn lookup_as<K, V>(&self, key: &K) -> Result<Option<V>, SdkError>
     where
         K: Serialize + ?Sized,
@@ -98,6 +114,20 @@ impl MapHandle {
     }
 
     /// Every entry read into `(K, V)`, a batch of entries at a time.
+    ///
+    /// ```no_run
+    /// use std::collections::HashMap;
+    ///
+    /// #[derive(serde::Deserialize, Hash, PartialEq, Eq)]
+    /// struct Key { ingress_ifindex: u32, ip_data: std::net::IpAddr }
+    /// #[derive(serde::Deserialize)]
+    /// struct Rules { rules: Vec<serde_json::Value> }
+    ///
+    /// let table = ebpf_sdk::Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_table_map")?;
+    /// let all: HashMap<Key, Rules> = table.iter_as()?.collect::<Result<_, _>>()?;
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn iter_as<K, V>(&self) -> Result<TypedIter<'_, K, V>, SdkError>
     where
         K: DeserializeOwned,

@@ -55,12 +55,7 @@ fn run_raw(args: &[&str]) -> Result<std::process::Output, TestkitError> {
 }
 
 fn command_error(args: &[&str], out: &std::process::Output) -> TestkitError {
-    TestkitError::Command {
-        cmd: cmdline(args),
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-    }
+    TestkitError::failed(cmdline(args), out)
 }
 
 /// Runs `bpftool -j ARGS` and parses its JSON output.

@@ -2,7 +2,6 @@
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::env::find_program;
 use crate::TestkitError;
@@ -83,25 +82,11 @@ impl Drop for PinnedThread {
 }
 
 fn taskset(cpus: &str, tid: &str) -> Result<(), TestkitError> {
-    let args = ["-p", "-c", cpus, tid];
-    let cmd = || format!("taskset {}", args.join(" "));
     let taskset: PathBuf = find_program("taskset").ok_or(TestkitError::Missing {
         what: "taskset".into(),
         hint: "apt-get install util-linux",
     })?;
-    let out = Command::new(taskset)
-        .args(args)
-        .output()
-        .map_err(|source| TestkitError::Spawn { cmd: cmd(), source })?;
-    if !out.status.success() {
-        return Err(TestkitError::Command {
-            cmd: cmd(),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        });
-    }
-    Ok(())
+    crate::run_checked(&taskset, "taskset", &["-p", "-c", cpus, tid]).map(|_| ())
 }
 
 fn read(path: &Path) -> Result<String, TestkitError> {

@@ -131,3 +131,33 @@ pub enum TestkitError {
         hint: &'static str,
     },
 }
+
+impl TestkitError {
+    /// A command that ran and failed: its line, status and both outputs.
+    pub(crate) fn failed(cmd: String, out: &std::process::Output) -> TestkitError {
+        TestkitError::Command {
+            cmd,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        }
+    }
+}
+
+/// Runs `program args` (shown as `name args` in errors) and returns its
+/// standard output; a failure is an error carrying both outputs.
+pub(crate) fn run_checked(
+    program: &std::path::Path,
+    name: &str,
+    args: &[&str],
+) -> Result<String, TestkitError> {
+    let cmd = || format!("{name} {}", args.join(" "));
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| TestkitError::Spawn { cmd: cmd(), source })?;
+    if !out.status.success() {
+        return Err(TestkitError::failed(cmd(), &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -280,20 +280,7 @@ fn pick_subnet(addrs: &str, seed: u32) -> Option<u8> {
 }
 
 fn run(ip: &Path, args: &[&str]) -> Result<String, TestkitError> {
-    let cmd = || format!("ip {}", args.join(" "));
-    let out = Command::new(ip)
-        .args(args)
-        .output()
-        .map_err(|source| TestkitError::Spawn { cmd: cmd(), source })?;
-    if !out.status.success() {
-        return Err(TestkitError::Command {
-            cmd: cmd(),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            stdout: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::run_checked(ip, "ip", args)
 }
 
 #[cfg(test)]

@@ -441,6 +441,17 @@ impl MapHandle {
     /// What applying `entries` would change, without writing: the input
     /// entries that are new or different, and (unless the map is an array)
     /// the map's entries that are not in the input.
+    ///
+    /// ```no_run
+    /// let table = ebpf_sdk::Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_table_map")?;
+    /// let text = std::fs::read_to_string("rules.yaml").unwrap();
+    /// let d = table.diff(ebpf_sdk::parse_entries(&text, "rules.yaml")?.into_iter().map(Ok))?;
+    /// for gone in &d.removed {
+    ///     println!("would remove {}", gone.key);
+    /// }
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn diff<I>(&self, entries: I) -> Result<Diff, SdkError>
     where
         I: IntoIterator<Item = Result<Entry, SdkError>>,

@@ -24,6 +24,19 @@ impl Object {
     ///
     /// The record of every map that was applied is pushed to `records`,
     /// also of the one that failed; the error of that map is returned.
+    ///
+    /// ```no_run
+    /// use ebpf_sdk::{ApplyOptions, Object};
+    ///
+    /// let obj = Object::from_elf("firewall-ebpf/firewall.bpf.o")?;
+    /// let state = std::io::BufReader::new(std::fs::File::open("state.yaml").unwrap());
+    /// let opts = ApplyOptions { prune: true, ..Default::default() };
+    /// let mut records = Vec::new();
+    /// let result = obj.apply_state(state, "state.yaml", &opts, &mut |_, _| {}, &mut records);
+    /// println!("{}", serde_json::to_string_pretty(&records).unwrap()); // what --report writes
+    /// result?;
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
     pub fn apply_state<R: BufRead>(
         &self,
         reader: R,
