@@ -2,6 +2,7 @@
 //!
 //! In: `None` -> null (zero), `bool`, `int` (any size: beyond 128 bits it
 //! becomes its decimal string, which the encoder checks against the field),
+//! other objects with `__index__` (numpy integers) -> their int,
 //! `float`, `str` (sugar included), `bytes`/`bytearray`/`memoryview` -> the
 //! list of their byte values, `list`/`tuple` -> list, `dict` with `str`
 //! keys -> mapping (in the dict's order), `ipaddress` addresses and networks
@@ -128,6 +129,13 @@ pub(crate) fn to_value(
     if obj.is_instance_of::<PyMemoryView>() {
         let b = obj.call_method0("tobytes")?;
         return Ok(bytes_value(b.cast::<PyBytes>()?.as_bytes()));
+    }
+    // Other integers (numpy's, IntEnum-likes that are not int subclasses).
+    if obj.hasattr("__index__")? {
+        let i = obj.call_method0("__index__")?;
+        if i.is_instance_of::<PyInt>() {
+            return to_value(&i, path, location);
+        }
     }
     let module = obj
         .get_type()

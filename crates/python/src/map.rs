@@ -475,24 +475,20 @@ impl PyMap {
         });
         let report = ebpf_sdk::to_value(&record).map_err(|e| error(e.to_string()))?;
         let report = to_python(py, &report)?.cast_into::<PyDict>()?;
-        if report
-            .get_item("ok")?
-            .is_some_and(|ok| ok.is_truthy().unwrap_or(false))
-            && (prune || dry_run)
-        {
-            let list = PyList::empty(py);
-            for (kind, d) in diffs {
-                let item = entry_dict(py, d)?.cast_into::<PyDict>()?;
-                let ordered = PyDict::new(py);
-                ordered.set_item("change", diff_kind(kind))?;
-                for (k, v) in item.iter() {
-                    ordered.set_item(k, v)?;
-                }
-                list.append(ordered)?;
-            }
-            report.set_item("diff", list)?;
-        }
         if let Ok(r) = &result {
+            if r.diffed {
+                let list = PyList::empty(py);
+                for (kind, d) in diffs {
+                    let item = entry_dict(py, d)?.cast_into::<PyDict>()?;
+                    let ordered = PyDict::new(py);
+                    ordered.set_item("change", diff_kind(kind))?;
+                    for (k, v) in item.iter() {
+                        ordered.set_item(k, v)?;
+                    }
+                    list.append(ordered)?;
+                }
+                report.set_item("diff", list)?;
+            }
             let seconds = PyDict::new(py);
             seconds.set_item("validate", r.validate_time.as_secs_f64())?;
             seconds.set_item("diff", r.diff_time.as_secs_f64())?;

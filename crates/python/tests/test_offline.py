@@ -170,6 +170,18 @@ def test_python_types_follow_the_yaml_rules(obj):
     for ip in [b"\x0a\x0a\x0a\x02", bytearray(b"\x0a\x0a\x0a\x02"), memoryview(b"\x0a\x0a\x0a\x02"),
                (10, 10, 10, 2), [10, 10, 10, 2, 0], ipaddress.IPv4Address("10.10.10.2")]:
         assert table.encode({**KEY, "ip_data": ip}, None)[0] == want, ip
+    # Integers that are not ints (numpy's) count through __index__; IntEnums are ints.
+    import enum
+
+    class Index:
+        def __index__(self):
+            return 6
+
+    class IfIndex(enum.IntEnum):
+        LAN = 6
+
+    for six in [Index(), IfIndex.LAN]:
+        assert table.encode({**KEY, "ingress_ifindex": six}, None)[0] == want
     # A missing field is zero, None is zero, an empty dict is all zero.
     assert table.encode({**KEY, "ingress_ifindex": None}, None)[0][4:8] == bytes(4)
     assert table.encode({"prefixLen": 64, "ip_data": "10.10.10.2"}, None)[0][4:8] == bytes(4)
