@@ -184,6 +184,10 @@ def test_bad_entries_write_nothing(firewall):
     with pytest.raises(ebpf_sdk.InputError, match="a string"):
         table.apply("not entries")
     assert bpftool_dump(table.pin) == {}
+    # A state dict naming several maps: this map's entries are applied.
+    state = {"maps": {TABLE: rules(2), STATS: [{"key": 1, "value": {}}]}}
+    assert table.apply(state)["written"] == 2
+    assert len(bpftool_dump(table.pin)) == 2
     # An empty list with prune empties the map on purpose.
     table.apply(rules(5))
     assert table.apply([], prune=True, backup=False)["deleted"] == 5
