@@ -108,7 +108,7 @@ pub use error::CodecError;
 pub use json_schema::{
     map_json_schema, state_json_schema, yaml_modeline, JsonSchemaOptions, JSON_SCHEMA_DRAFT,
 };
-pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
+pub use plan::{CodecOptions, LeafKind, Number, NumericLeaf, PathStep, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;
 pub use value::{
