@@ -25,7 +25,7 @@ pub use compile::MAX_TYPE_DEPTH;
 pub(crate) use compile::{addr_text, choose_alternative};
 pub(crate) use decode::{decode, scalar_value};
 pub(crate) use encode::{encode, encode_field, encode_int, encode_str, is_percpu_list};
-pub(crate) use node::{AddrText, ArrKind, Node};
+pub(crate) use node::{AddrText, ArrKind, Field, IntNode, Node, Record};
 
 use compile::Cx;
 use decode::mark;

@@ -40,19 +40,31 @@ struct BlockCx<'a> {
     hasher: &'a RandomState,
 }
 
+/// A block of JSON Lines on its way through a parser thread, with the
+/// buffers it is encoded into. Blocks are recycled: neither the text buffer
+/// nor the record buffers are allocated (or zeroed) again for every block.
+struct Work {
+    /// Input order.
+    seq: u64,
+    /// Line number of the first line.
+    first_line: usize,
+    /// `text[..len]` holds whole lines; the rest is spare room.
+    text: Vec<u8>,
+    len: usize,
+    out: EncodedBlock,
+}
+
 /// Parses and encodes one block of JSON Lines (whole lines; the first is
-/// line `first_line` of the input).
+/// line `first_line` of the input) into `out` (empty).
 fn encode_block(
     cx: &BlockCx<'_>,
     block: &[u8],
     first_line: usize,
-) -> Result<EncodedBlock, SdkError> {
+    out: &mut EncodedBlock,
+) -> Result<(), SdkError> {
     let codec = cx.codec;
     let (ks, vs) = (codec.key_len(), codec.value_len());
-    let mut out = EncodedBlock {
-        records: Vec::with_capacity(block.len() / 128 * (ks + vs)),
-        ..EncodedBlock::default()
-    };
+    out.records.reserve(block.len() / 128 * (ks + vs));
     let records = &mut out.records;
     let mut kbuf = vec![0u8; ks];
     let mut vbuf = vec![0u8; vs];
@@ -99,11 +111,11 @@ fn encode_block(
             out.lines.push(line32);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Cuts a reader into blocks of whole lines of about [`LineBlocks::BLOCK`]
-/// bytes, read in large pieces.
+/// bytes, read in large pieces straight into the block.
 struct LineBlocks<'r, R> {
     reader: &'r mut R,
     /// The start of a line the last block cut off.
@@ -125,47 +137,53 @@ impl<'r, R: std::io::Read> LineBlocks<'r, R> {
         }
     }
 
-    /// Reads into `block` up to its capacity; false at the end of input.
-    fn fill(&mut self, block: &mut Vec<u8>) -> std::io::Result<bool> {
-        let at = block.len();
-        block.resize(block.capacity(), 0);
-        let n = loop {
-            match self.reader.read(&mut block[at..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    block.truncate(at);
-                    return Err(e);
+    /// Reads into `buf[*len..]`; false at the end of input.
+    fn fill(&mut self, buf: &mut [u8], len: &mut usize) -> std::io::Result<bool> {
+        loop {
+            match self.reader.read(&mut buf[*len..]) {
+                Ok(n) => {
+                    *len += n;
+                    return Ok(n > 0);
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
-        };
-        block.truncate(at + n);
-        Ok(n > 0)
+        }
     }
 
-    /// The next block and the line number of its first line; `None` at the end.
-    fn next_block(&mut self) -> std::io::Result<Option<(usize, Vec<u8>)>> {
-        let mut block = Vec::with_capacity(Self::BLOCK + self.carry.len());
-        block.append(&mut self.carry);
-        while !self.eof && block.len() < Self::BLOCK {
-            self.eof = !self.fill(&mut block)?;
+    /// The next block into `buf` (grown as needed, never shrunk: a
+    /// recycled buffer is not zeroed again): its length and the line number
+    /// of its first line; `None` at the end.
+    fn next_block(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<(usize, usize)>> {
+        let room = Self::BLOCK + self.carry.len();
+        if buf.len() < room {
+            buf.resize(room, 0);
+        }
+        let mut len = self.carry.len();
+        buf[..len].copy_from_slice(&self.carry);
+        self.carry.clear();
+        while !self.eof && len < Self::BLOCK {
+            self.eof = !self.fill(buf, &mut len)?;
         }
         // A block ends at a line end: the rest waits for the next one (a
         // line longer than a block grows this block until it ends).
         while !self.eof {
-            if let Some(p) = memchr::memrchr(b'\n', &block) {
-                self.carry = block.split_off(p + 1);
+            if let Some(p) = memchr::memrchr(b'\n', &buf[..len]) {
+                self.carry.extend_from_slice(&buf[p + 1..len]);
+                len = p + 1;
                 break;
             }
-            block.reserve(Self::BLOCK);
-            self.eof = !self.fill(&mut block)?;
+            if len == buf.len() {
+                buf.resize(buf.len() + Self::BLOCK, 0);
+            }
+            self.eof = !self.fill(buf, &mut len)?;
         }
-        if block.is_empty() {
+        if len == 0 {
             return Ok(None);
         }
         let first = self.line_no + 1;
-        self.line_no += memchr::memchr_iter(b'\n', &block).count();
-        Ok(Some((first, block)))
+        self.line_no += memchr::memchr_iter(b'\n', &buf[..len]).count();
+        Ok(Some((first, len)))
     }
 }
 
@@ -196,21 +214,20 @@ impl MapHandle {
             hasher: &hasher,
         };
         std::thread::scope(|scope| -> Result<(Spool, Vec<u32>), SdkError> {
-            type Job = (u64, usize, Vec<u8>);
-            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
+            let (job_tx, job_rx) = mpsc::sync_channel::<Work>(threads * 2);
             let job_rx = Arc::new(Mutex::new(job_rx));
-            let (res_tx, res_rx) = mpsc::channel::<(u64, Result<EncodedBlock, SdkError>)>();
+            let (res_tx, res_rx) = mpsc::channel::<(u64, Result<Work, SdkError>)>();
             let cx = &cx;
             for _ in 0..threads {
                 let job_rx = job_rx.clone();
                 let res_tx = res_tx.clone();
                 scope.spawn(move || loop {
                     let job = job_rx.lock().map(|r| r.recv());
-                    let Ok(Ok((seq, first_line, block))) = job else {
+                    let Ok(Ok(mut w)) = job else {
                         return;
                     };
-                    let r = encode_block(cx, &block, first_line);
-                    if res_tx.send((seq, r)).is_err() {
+                    let r = encode_block(cx, &w.text[..w.len], w.first_line, &mut w.out);
+                    if res_tx.send((w.seq, r.map(|()| w))).is_err() {
                         return;
                     }
                 });
@@ -219,16 +236,27 @@ impl MapHandle {
             let mut blocks = LineBlocks::new(&mut reader, lines_before);
             let mut job_tx = Some(job_tx);
             let (mut sent, mut received) = (0u64, 0u64);
-            let mut done: BTreeMap<u64, Result<EncodedBlock, SdkError>> = BTreeMap::new();
+            let mut done: BTreeMap<u64, Result<Work, SdkError>> = BTreeMap::new();
+            // Blocks back from the threads, for reuse.
+            let mut spare: Vec<Work> = Vec::new();
             let mut next_progress = 65536;
             loop {
                 while job_tx.is_some() && sent - received < (threads * 2) as u64 {
-                    let Some((first, block)) = blocks.next_block().map_err(read_err)? else {
+                    let mut w = spare.pop().unwrap_or_else(|| Work {
+                        seq: 0,
+                        first_line: 0,
+                        text: Vec::new(),
+                        len: 0,
+                        out: EncodedBlock::default(),
+                    });
+                    let Some((first, len)) = blocks.next_block(&mut w.text).map_err(read_err)?
+                    else {
                         job_tx = None;
                         break;
                     };
+                    (w.seq, w.first_line, w.len) = (sent, first, len);
                     if let Some(tx) = &job_tx {
-                        tx.send((sent, first, block)).map_err(|_| stopped())?;
+                        tx.send(w).map_err(|_| stopped())?;
                     }
                     sent += 1;
                 }
@@ -239,12 +267,17 @@ impl MapHandle {
                     let (seq, r) = res_rx.recv().map_err(|_| stopped())?;
                     done.insert(seq, r);
                 }
-                let block = done.remove(&received).ok_or_else(stopped)??;
+                let mut w = done.remove(&received).ok_or_else(stopped)??;
                 received += 1;
+                let block = &mut w.out;
                 spool
                     .push_records(&block.records, &block.hashes)
                     .map_err(write_err)?;
                 lines.extend_from_slice(&block.lines);
+                block.records.clear();
+                block.hashes.clear();
+                block.lines.clear();
+                spare.push(w);
                 if spool.len() >= next_progress {
                     next_progress += 65536;
                     self.validated(&spool, opts, on)?;
