@@ -20,6 +20,7 @@
 //! The other direction, [`write_decoded`], prints what serde_json prints for
 //! a decoded value, straight from the bytes (`dump -o json`).
 
+use std::io::Write;
 use std::sync::Arc;
 
 use ebpf_sdk_schema::{ByteOrder, Format};
@@ -506,6 +507,31 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
+/// A whole integer of at most 8 bytes without a display hint, as decode
+/// gives it: a number.
+#[inline(always)]
+fn write_int(i: &IntNode, bytes: &[u8], out: &mut Vec<u8>) {
+    let u = match (i.size, i.order) {
+        (1, _) => u64::from(bytes[0]),
+        (2, ByteOrder::Little) => u64::from(u16::from_le_bytes([bytes[0], bytes[1]])),
+        (2, ByteOrder::Big) => u64::from(u16::from_be_bytes([bytes[0], bytes[1]])),
+        (4, ByteOrder::Little) => {
+            u64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        }
+        (4, ByteOrder::Big) => {
+            u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        }
+        _ => load(bytes, i.order) as u64,
+    };
+    let mut b = itoa::Buffer::new();
+    let text = if i.signed {
+        b.format(sign_extend(u128::from(u), i.size as u32 * 8) as i64)
+    } else {
+        b.format(u)
+    };
+    out.extend_from_slice(text.as_bytes());
+}
+
 fn write_ipv4(o: &[u8], out: &mut Vec<u8>) {
     let mut b = itoa::Buffer::new();
     out.push(b'"');
@@ -523,27 +549,22 @@ fn write_ipv4(o: &[u8], out: &mut Vec<u8>) {
 /// plain arrays directly, anything else through its `Value`.
 pub(crate) fn write_decoded(n: &Node, bytes: &[u8], out: &mut Vec<u8>) {
     match n {
-        Node::Int(i) if i.format.is_none() && i.size <= 8 => {
-            let bits = load(bytes, i.order);
-            let width = i.size as u32 * 8;
-            // Within 64 bits decode gives a number, as here.
-            let mut b = itoa::Buffer::new();
-            let text = if i.signed {
-                b.format(sign_extend(bits, width) as i64)
-            } else {
-                b.format(bits as u64)
-            };
-            out.extend_from_slice(text.as_bytes());
-        }
+        Node::Int(i) if i.format.is_none() && i.size <= 8 => write_int(i, bytes, out),
         Node::Int(i) if i.format == Some(Format::Ip) && i.size == 4 => write_ipv4(bytes, out),
         Node::Record(r) if !r.show_addr => {
             out.push(b'{');
             for (k, &ix) in r.decode.iter().enumerate() {
                 let f = &r.fields[ix];
                 out.extend_from_slice(f.json_key(k == 0));
-                match f.bits {
-                    None => write_decoded(&f.node, &bytes[f.offset..f.offset + f.node.size()], out),
-                    Some((off, width)) => {
+                match (f.bits, &f.node) {
+                    // The most common leaf, without a call.
+                    (None, Node::Int(i)) if i.format.is_none() && i.size <= 8 => {
+                        write_int(i, &bytes[f.offset..f.offset + i.size], out)
+                    }
+                    (None, _) => {
+                        write_decoded(&f.node, &bytes[f.offset..f.offset + f.node.size()], out)
+                    }
+                    (Some((off, width)), _) => {
                         let bits = load_bits(bytes, off, width, r.bit_order);
                         write_value(&scalar_value(&f.node, bits, width), out);
                     }
@@ -566,13 +587,18 @@ pub(crate) fn write_decoded(n: &Node, bytes: &[u8], out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Node::Array(a)
-            if a.format == Some(Format::Ip)
-                && a.len == 16
-                && a.elem_size == 1
-                && bytes[4..].iter().all(|b| *b == 0) =>
-        {
-            write_ipv4(&bytes[..4], out)
+        Node::Array(a) if a.format == Some(Format::Ip) && a.len == 16 && a.elem_size == 1 => {
+            if bytes[4..].iter().all(|b| *b == 0) {
+                write_ipv4(&bytes[..4], out)
+            } else {
+                // Decode's text of the address; it needs no JSON escapes.
+                let mut o = [0u8; 16];
+                o.copy_from_slice(bytes);
+                out.push(b'"');
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{}", std::net::Ipv6Addr::from(o));
+                out.push(b'"');
+            }
         }
         _ => write_value(&decode(n, bytes), out),
     }

@@ -95,6 +95,7 @@
 mod convert;
 mod error;
 mod fastjson;
+mod fastyaml;
 pub mod legacy;
 mod plan;
 mod sugar;
@@ -103,6 +104,7 @@ mod value;
 
 pub use convert::{from_value, to_value};
 pub use error::CodecError;
+pub use fastyaml::block_yaml_to_json;
 pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;

@@ -240,7 +240,7 @@ pub(crate) fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
     }
     /// Groups separated by single colons into `out`; how many.
     fn groups(b: &[u8], i: &mut usize, out: &mut [u16]) -> usize {
-        for k in 0..out.len() {
+        for (k, slot) in out.iter_mut().enumerate() {
             let mut j = *i;
             if k > 0 {
                 if b.get(j) != Some(&b':') {
@@ -250,7 +250,7 @@ pub(crate) fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
             }
             match group(b, &mut j) {
                 Some(g) => {
-                    out[k] = g;
+                    *slot = g;
                     *i = j;
                 }
                 None => return k,
