@@ -22,7 +22,7 @@ use crate::entries::{yaml_entries, Entry, EntryReader, Unparsed};
 use crate::entry_codec::EntryCodec;
 use crate::error::{InputError, InputErrorKind, Location};
 use crate::handle::MapHandle;
-use crate::spool::{write_err, Spool};
+use crate::spool::{write_err, Spool, Store};
 use crate::SdkError;
 
 /// A line number in [`EncodedBlock::lines`] that stands for a location
@@ -47,13 +47,6 @@ struct EncodedBlock {
 }
 
 impl EncodedBlock {
-    fn clear(&mut self) {
-        self.records.clear();
-        self.hashes.clear();
-        self.lines.clear();
-        self.places.clear();
-    }
-
     /// Encodes `e` (already parsed) onto the end through the general path;
     /// entries for other maps (state files) are skipped.
     fn push_entry(
@@ -445,6 +438,22 @@ impl MapHandle {
                 });
             }
             drop(res_tx);
+            // The records' bytes go to the spool's store on a thread of
+            // their own (writing a temporary file's pages is the main
+            // thread's largest cost otherwise), the blocks come back here.
+            let (store_tx, store_rx) = mpsc::sync_channel::<Work>(threads * 2);
+            let (back_tx, back_rx) = mpsc::channel::<Work>();
+            let mut store = spool.take_store();
+            let writer = scope.spawn(move || -> std::io::Result<Store> {
+                for mut w in store_rx {
+                    store.append(&w.out.records)?;
+                    w.out.records.clear();
+                    // The main thread may have stopped; the block is then dropped.
+                    let _ = back_tx.send(w);
+                }
+                Ok(store)
+            });
+            let mut store_tx = Some(store_tx);
             let mut job_tx = Some(job_tx);
             let (mut sent, mut received) = (0u64, 0u64);
             let mut done: BTreeMap<u64, Result<Work, SdkError>> = BTreeMap::new();
@@ -453,6 +462,7 @@ impl MapHandle {
             let mut next_progress = 65536;
             loop {
                 while job_tx.is_some() && sent - received < (threads * 2) as u64 {
+                    spare.extend(back_rx.try_iter());
                     let mut w = spare.pop().unwrap_or_default();
                     if !blocks.next_into(&mut w)? {
                         job_tx = None;
@@ -475,9 +485,7 @@ impl MapHandle {
                 received += 1;
                 let block = &mut w.out;
                 let first = spool.len();
-                spool
-                    .push_records(&block.records, &block.hashes)
-                    .map_err(write_err)?;
+                spool.push_hashes(&block.hashes);
                 places.lines.extend_from_slice(&block.lines);
                 // Kept whole for the first entries only, as `apply` keeps
                 // locations (a million YAML documents would each hold one).
@@ -489,14 +497,25 @@ impl MapHandle {
                         .take(room)
                         .map(|(i, at)| (first + i as usize, at)),
                 );
-                block.clear();
+                block.hashes.clear();
+                block.lines.clear();
+                block.places.clear();
                 w.units.clear();
-                spare.push(w);
+                // Its records to the store; it comes back cleared of them.
+                let sent_to_store = store_tx.as_ref().is_some_and(|tx| tx.send(w).is_ok());
+                if !sent_to_store {
+                    // The store's thread stopped: its error is below.
+                    store_tx = None;
+                    break;
+                }
                 if spool.len() >= next_progress {
                     next_progress += 65536;
                     self.validated(&spool, opts, on)?;
                 }
             }
+            drop(store_tx);
+            let store = writer.join().map_err(|_| stopped())?.map_err(write_err)?;
+            spool.put_store(store);
             Ok((spool, places))
         })
     }
