@@ -10,6 +10,11 @@
 //! YAML skeleton of a map's key and value; [`legacy`] converts the earlier
 //! Python tool's verbose template format.
 //!
+//! For bulk input there are fast paths that give exactly the general path's
+//! result or decline: [`Codec::encode_json_entry`] encodes a line of JSON
+//! Lines straight from the text, and [`block_yaml_to_json`] rewrites YAML in
+//! the block style `dump -o yaml` prints as such JSON.
+//!
 //! Layout comes only from the schema: member offsets, bit offsets and sizes
 //! as given (packed structs are members at odd offsets), integers in the
 //! target's byte order unless the type says big-endian (`__be32`).
