@@ -974,12 +974,28 @@ pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
     let d = plan.decode(&want).unwrap();
     let mut texts = vec![v.to_json().into_bytes(), d.to_json().into_bytes()];
     let mut took = 0;
-    const CHARS: &[u8] = b"{}[]\",:-0123456789.eE \t\\nultrfax\xc3\xa9";
-    for round in 0..6 {
-        let mut text = texts[round % 2].clone();
+    add_edits(
+        &mut src,
+        &mut texts,
+        6,
+        b"{}[]\",:-0123456789.eE \t\\nultrfax\xc3\xa9",
+    );
+    for text in &texts {
+        took += usize::from(fast_same_as_general(&plan, text));
+    }
+    (took, texts.len())
+}
+
+/// Adds `rounds` copies of the texts (in turn) with 1-3 random edits each
+/// (a byte of `chars` inserted or put in place of one, or a byte removed),
+/// then whatever the fuzzer put after the choices.
+fn add_edits(src: &mut Src<'_>, texts: &mut Vec<Vec<u8>>, rounds: usize, chars: &[u8]) {
+    let originals = texts.len();
+    for round in 0..rounds {
+        let mut text = texts[round % originals].clone();
         for _ in 0..=src.below(3) {
             let at = src.below(text.len() as u32 + 1) as usize;
-            let c = CHARS[src.below(CHARS.len() as u32) as usize];
+            let c = chars[src.below(chars.len() as u32) as usize];
             match src.below(3) {
                 0 if at < text.len() => {
                     text.remove(at);
@@ -990,12 +1006,7 @@ pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
         }
         texts.push(text);
     }
-    // And whatever the fuzzer puts after the choices.
     texts.push(src.rest().to_vec());
-    for text in &texts {
-        took += usize::from(fast_same_as_general(&plan, text));
-    }
-    (took, texts.len())
 }
 
 /// Whether the YAML fast path ([`block_yaml_to_json`], what `apply` uses
@@ -1040,23 +1051,7 @@ pub fn fast_yaml_body(data: &[u8]) -> (usize, usize) {
         entry(&v),
         entry(&d),
     ];
-    const CHARS: &[u8] = b"- :\n'#0x1.a_{}[]\"~&*!|>\t";
-    for round in 0..8 {
-        let mut text = texts[round % 4].clone();
-        for _ in 0..=src.below(3) {
-            let at = src.below(text.len() as u32 + 1) as usize;
-            let c = CHARS[src.below(CHARS.len() as u32) as usize];
-            match src.below(3) {
-                0 if at < text.len() => {
-                    text.remove(at);
-                }
-                1 if at < text.len() => text[at] = c,
-                _ => text.insert(at, c),
-            }
-        }
-        texts.push(text);
-    }
-    texts.push(src.rest().to_vec());
+    add_edits(&mut src, &mut texts, 8, b"- :\n'#0x1.a_{}[]\"~&*!|>\t");
     let took = texts.iter().filter(|t| fast_yaml_same_as_yaml(t)).count();
     (took, texts.len())
 }
