@@ -91,8 +91,106 @@ pub(crate) struct ApplyArgs {
     pub(crate) no_backup: bool,
     /// Write a JSON record of what was written here, also when apply stops
     /// part way (map full, kernel refusal, Ctrl-C).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "watch")]
     pub(crate) report: Option<PathBuf>,
+    /// Keep running: apply at start, then whenever FILE changes (also a
+    /// Kubernetes ConfigMap update or an editor's rename), whenever a map's
+    /// pin holds another map (a program reload), and every --resync. A bad
+    /// file is reported and the maps keep the last good state. One log line
+    /// per reconcile on stderr; SIGTERM/SIGINT stop after the batch in
+    /// flight. No backup is made unless --backup FILE (overwritten each time).
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// With --watch: apply again after this many seconds without a change.
+    #[arg(long, value_name = "SECS", default_value = "300", requires = "watch", value_parser = seconds)]
+    pub(crate) resync: f64,
+    /// With --watch: look for a replaced map at the pins this often (also
+    /// woken by changes in the pins' directories).
+    #[arg(long, value_name = "SECS", default_value = "1", requires = "watch", value_parser = seconds)]
+    pub(crate) pin_check: f64,
+    /// With --watch: the log line format, one line per reconcile (readable
+    /// text, or one JSON object).
+    #[arg(long, value_enum, default_value = "text", requires = "watch")]
+    pub(crate) log_format: LogFormat,
+    /// With --watch: serve /healthz, /readyz and /metrics (reconcile
+    /// counters) here. No authentication: keep it on localhost or the pod
+    /// network.
+    #[arg(long, value_name = "ADDR:PORT", requires = "watch")]
+    pub(crate) listen: Option<String>,
+}
+
+/// Formats of `apply --watch` log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    // One readable line per reconcile. (Plain comments: documented
+    // variants would switch `apply --help` to the long layout.)
+    Text,
+    // One JSON object per line.
+    Json,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 31_536_000.0 => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and one year"
+        )),
+    }
+}
+
+/// Arguments of `export`.
+#[derive(Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// eBPF object to read the schema from.
+    #[arg(long, value_name = "FILE", conflicts_with = "schema")]
+    pub(crate) elf: Option<PathBuf>,
+    /// A saved `extract` output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) schema: Option<PathBuf>,
+    /// A map of the schema to export (repeatable).
+    #[arg(long = "map", value_name = "NAME")]
+    pub(crate) maps: Vec<String>,
+    /// bpffs directory holding maps pinned by name [default: /sys/fs/bpf].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) pin_dir: Option<PathBuf>,
+    /// Without --elf/--schema: a pinned map to export, described from the
+    /// kernel's BTF (repeatable).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["elf", "schema", "maps", "pin_dir"])]
+    pub(crate) pinned: Vec<PathBuf>,
+    /// Where to serve /metrics. The endpoint has no authentication: keep it
+    /// on localhost unless a network policy decides who may read it.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9437")]
+    pub(crate) listen: String,
+    /// First word of every metric name.
+    #[arg(long, value_name = "PREFIX", default_value = "ebpf")]
+    pub(crate) prefix: String,
+    /// Keep per-CPU values apart with a `cpu` label instead of summing them.
+    #[arg(long)]
+    pub(crate) per_cpu: bool,
+    /// Export this field as a counter whatever its name: [MAP:]FIELD, e.g.
+    /// `deny_stats.packets` (repeatable).
+    #[arg(long, value_name = "[MAP:]FIELD")]
+    pub(crate) counter: Vec<String>,
+    /// Export this field as a gauge whatever its name (repeatable).
+    #[arg(long, value_name = "[MAP:]FIELD")]
+    pub(crate) gauge: Vec<String>,
+    /// Print one scrape to standard output and exit, instead of serving.
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// With --once: the exposition format (Prometheus text 0.0.4, or
+    /// OpenMetrics 1.0).
+    #[arg(long, value_enum, default_value = "text", requires = "once")]
+    pub(crate) format: ExpositionFormat,
+}
+
+/// Exposition formats of `export --once`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExpositionFormat {
+    // Prometheus text format 0.0.4.
+    Text,
+    // OpenMetrics 1.0.
+    Openmetrics,
 }
 
 /// Formats for `encode`.
@@ -256,9 +354,16 @@ pub(crate) enum Command {
     /// Make maps hold the entries of a file: validate everything, then write in batches.
     #[command(
         after_help = "The file holds one map's entries with --map (one key:/value: document, several\n\
-separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several maps as\n`maps: {NAME: [entries]}`.\n\nExample:\n  ebpf-sdk apply --elf fw.o --map ingress_node_firewall_table_map -f rules.yaml --prune --dry-run"
+separated by ---, a YAML list, JSON Lines, or what `dump` printed), or several maps as\n`maps: {NAME: [entries]}`.\n\nExample:\n  ebpf-sdk apply --elf fw.o --map ingress_node_firewall_table_map -f rules.yaml --prune --dry-run\n  ebpf-sdk apply --elf fw.o -f /etc/ebpf-sdk/state.yaml --prune --watch --log-format json"
     )]
     Apply(ApplyArgs),
+    /// Serve Prometheus metrics of maps: every numeric field of the value, the key as labels.
+    #[command(
+        after_help = "Metric names are <prefix>_<map>_<field path> in snake_case; counters (fields\n\
+named like packets, bytes, count, total, ...) end in _total. The endpoint has no\n\
+authentication.\n\nExample:\n  ebpf-sdk export --elf fw.o --map ingress_node_firewall_statistics_map --listen 127.0.0.1:9437\n  ebpf-sdk export --elf fw.o --map ingress_node_firewall_statistics_map --once | promtool check metrics"
+    )]
+    Export(ExportArgs),
     /// Print the records a program sends through a perf event array, decoded
     /// with a BTF type of the object (bytes past it as `payload`).
     #[command(

@@ -129,6 +129,7 @@ fn run(command: Command, ui: &Ui) -> anyhow::Result<ExitCode> {
         Command::Delete { target, key } => cmd::entry::delete(&target, &key, ui),
         Command::Dump { target, output } => cmd::dump::dump(&target, output),
         Command::Apply(args) => cmd::apply::apply(&args, ui),
+        Command::Export(args) => cmd::export::export(&args, ui),
         Command::Events {
             target,
             type_name,

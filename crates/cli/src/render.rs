@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use clap::ValueEnum;
 use ebpf_sdk::{ApplyReport, Decoded, DiffKind, Value};
+use ebpf_sdk_ops::watch::{rfc3339, Reconcile, Trigger};
 
 /// Output formats of commands that print entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -251,6 +252,53 @@ pub fn write_report(
         )?;
     }
     Ok(())
+}
+
+/// One log line for a reconcile of `apply --watch`: JSON (the library's
+/// record) or text, `TIME reconcile trigger=T outcome=O 3.1ms FILE: what
+/// each map's apply did[: error]`.
+pub fn write_reconcile(out: &mut impl Write, r: &Reconcile, json: bool) -> io::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, r)?;
+        return writeln!(out);
+    }
+    write!(
+        out,
+        "{} reconcile trigger={} outcome={} {:.1}ms {}",
+        rfc3339(r.at),
+        r.trigger.name(),
+        r.outcome.name(),
+        r.duration.as_secs_f64() * 1e3,
+        r.file.display()
+    )?;
+    if let Trigger::MapReplaced {
+        map,
+        old_id,
+        new_id,
+        ..
+    } = &r.trigger
+    {
+        let old = old_id.map_or_else(|| "none".to_string(), |i| i.to_string());
+        write!(out, " ({map}: map id {old} -> {new_id})")?;
+    }
+    for rec in &r.records {
+        match &rec.result {
+            Ok(rep) if rep.diffed => write!(
+                out,
+                "; {}: {} added, {} changed, {} removed, {} unchanged",
+                rec.map, rep.added, rep.changed, rep.removed, rep.unchanged
+            )?,
+            Ok(rep) => write!(out, "; {}: {} written", rec.map, rep.written)?,
+            Err(f) => write!(out, "; {}: {} written, then failed", rec.map, f.written)?,
+        }
+    }
+    if let ebpf_sdk_ops::watch::Outcome::BadFile { restored: true, .. } = r.outcome {
+        write!(out, "; the last good state was written again")?;
+    }
+    if let Some(e) = r.outcome.error() {
+        write!(out, ": {}", e.replace('\n', " "))?;
+    }
+    writeln!(out)
 }
 
 /// `s` as one word for a POSIX shell: as is when it holds only characters

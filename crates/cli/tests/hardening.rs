@@ -20,6 +20,11 @@ use assert_cmd::Command;
 use ebpf_sdk_testkit::harness::Need;
 use ebpf_sdk_testkit::{bpftool, require_kernel, require_programs, FirewallGuard};
 
+/// Bound on a refusal that must come at once: against a hang or an
+/// exponential blowup (a billion-laughs document would take minutes and
+/// gigabytes), not a speed target, so generous for a loaded CI machine.
+const HANG: Duration = Duration::from_secs(30);
+
 ebpf_sdk_testkit::harness! {
     // Offline
     bad_input_to_encode_exits_2_naming_the_place: [],
@@ -433,12 +438,7 @@ fn bad_input_to_encode_exits_2_naming_the_place() {
             .output()
             .unwrap();
         assert_refused(&out, 2, &b.err, b.what);
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{}: took {:?}",
-            b.what,
-            t.elapsed()
-        );
+        assert!(t.elapsed() < HANG, "{}: took {:?}", b.what, t.elapsed());
     }
 }
 
@@ -538,7 +538,7 @@ fn deep_nesting_is_a_clear_error() {
             .unwrap();
         let took = t.elapsed();
         assert_refused(&out, 2, &format!("error: {}{err}\n", f.display()), what);
-        assert!(took < Duration::from_secs(5), "{what}: took {took:?}");
+        assert!(took < HANG, "{what}: took {took:?}");
     }
     // JSON, 100k deep: stops at the limit at once.
     let f = write(
@@ -565,7 +565,7 @@ fn deep_nesting_is_a_clear_error() {
         ),
         "100k-deep JSON",
     );
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(t.elapsed() < HANG, "{:?}", t.elapsed());
 }
 
 /// YAML flow nesting costs time quadratic in its depth in libyaml's scanner
@@ -596,7 +596,7 @@ fn deep_yaml_flow_nesting_fails_fast() {
             "{}",
             stderr(&out)
         );
-        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(took < HANG, "took {took:?}");
     }
 }
 
@@ -619,7 +619,7 @@ fn billion_laughs_fails_fast() {
         ),
         "billion laughs",
     );
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(took < HANG, "took {took:?}");
 
     // Wide instead of deep: one 20k-element anchor aliased 2000 times.
     let wide = format!(
@@ -642,7 +642,7 @@ fn billion_laughs_fails_fast() {
             && (err.contains("repetition limit exceeded") || err.contains("YAML alias bomb?")),
         "{err}"
     );
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(took < HANG, "took {took:?}");
 }
 
 fn duplicate_key_in_a_block_mapping_is_an_error() {
@@ -986,7 +986,7 @@ fn apply_refuses_bad_input_and_writes_nothing() {
         2,
         &err,
     );
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(t.elapsed() < HANG, "{:?}", t.elapsed());
 }
 
 /// An empty or comment-only file is almost always a mistake (a failed

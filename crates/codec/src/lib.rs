@@ -110,7 +110,7 @@ mod value;
 pub use convert::{from_value, to_value};
 pub use error::CodecError;
 pub use fastyaml::block_yaml_to_json;
-pub use plan::{CodecOptions, Plan, MAX_TYPE_DEPTH};
+pub use plan::{CodecOptions, LeafKind, Number, NumericLeaf, PathStep, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;
 pub use value::{

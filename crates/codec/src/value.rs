@@ -792,7 +792,8 @@ mod tests {
         }
         let t = std::time::Instant::now();
         let e = parse_yaml(&doc).unwrap_err().to_string();
-        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+        // A bound against exponential expansion, not a speed target.
+        assert!(t.elapsed() < std::time::Duration::from_secs(30));
         assert!(
             e.contains("repetition limit") || e.contains("alias bomb"),
             "{e}"

@@ -482,3 +482,139 @@ fn templates_encode_unchanged() {
         &template(doc.map("ingress_node_firewall_statistics_map").unwrap()),
     );
 }
+
+/// The numbers `Plan::numeric_leaves` reads straight from bytes are the
+/// numbers decode shows at the same path, for the config value's bitfields
+/// (signed and unsigned), enums (signed, ENUM64), `_Bool`, 2-D array and
+/// big-endian fields; addresses, text and MACs are not numbers.
+#[test]
+fn numeric_leaves_read_what_decode_shows() {
+    use ebpf_sdk_codec::{Number, PathStep};
+
+    let doc = firewall();
+    let c = codec_for(&doc, "ingress_node_firewall_config_map");
+    let plan = c.value_plan().unwrap();
+    let leaves = plan.numeric_leaves(1000).unwrap();
+    let paths: Vec<String> = leaves.iter().map(|l| l.path_text()).collect();
+    let mut expected: Vec<String> = [
+        "mode",
+        "log_prio",
+        "verbose",
+        "max_event_bytes",
+        "features",
+        "log_level",
+        "sample_rate",
+        "flags_reserved",
+        "ttl_adjust",
+        "prio_bias",
+        "mgmt_port",
+    ]
+    .map(String::from)
+    .to_vec();
+    // The union as decode shows it: its 16-byte alternative, a byte array
+    // with no address hint, so numbers.
+    expected.extend((0..16).map(|i| format!("mgmt_addr.v6[{i}]")));
+    expected.extend(
+        [
+            "mgmt_netmask",
+            "s8_val",
+            "s16_val",
+            "s32_val",
+            "s64_val",
+            "enabled",
+            "port_matrix[0][0]",
+            "port_matrix[0][1]",
+            "port_matrix[0][2]",
+            "port_matrix[1][0]",
+            "port_matrix[1][1]",
+            "port_matrix[1][2]",
+            "tail_tag",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(
+        paths, expected,
+        "name (char[16], text) and mac (a MAC) are not numbers"
+    );
+    let v = y("{mode: FW_MODE_AUDIT, log_prio: FW_LOG_PRIO_LOW, verbose: 3, max_event_bytes: 0xffffffffffffffff,
+        features: FW_FEAT_NO_DEBUG_MAP, log_level: 5, sample_rate: 31, flags_reserved: 0xabcdef,
+        ttl_adjust: -32, prio_bias: 300, mgmt_port: 8080, s8_val: -128, s16_val: -2, s32_val: -70000,
+        s64_val: -9000000000, enabled: true, port_matrix: [[1, 2, 3], [4, 5, 65535]], tail_tag: 9}");
+    let bytes = c.encode_value(&v).unwrap();
+    let number = |path: &str| -> Number {
+        let leaf = leaves.iter().find(|l| l.path_text() == path).unwrap();
+        leaf.read(&bytes).unwrap()
+    };
+    assert_eq!(number("mode"), Number::Unsigned(1));
+    assert_eq!(number("log_prio"), Number::Signed(-1));
+    assert_eq!(number("max_event_bytes"), Number::Unsigned(u64::MAX.into()));
+    assert_eq!(number("features"), Number::Unsigned(0x1_0000_0000));
+    assert_eq!(number("flags_reserved"), Number::Unsigned(0xabcdef));
+    assert_eq!(number("ttl_adjust"), Number::Signed(-32));
+    assert_eq!(number("prio_bias"), Number::Signed(300));
+    assert_eq!(
+        number("mgmt_port"),
+        Number::Unsigned(8080),
+        "__be16 read in network order"
+    );
+    assert_eq!(number("s64_val"), Number::Signed(-9_000_000_000));
+    assert_eq!(number("enabled"), Number::Unsigned(1));
+    assert_eq!(number("port_matrix[1][2]"), Number::Unsigned(65535));
+
+    // Against decode, for arbitrary bytes: every leaf's number is the
+    // number (or, for enums, the variant's value) decode shows there.
+    let decoded = c.decode_value(&bytes).unwrap();
+    for leaf in &leaves {
+        let mut at = &decoded;
+        for step in leaf.path() {
+            at = match step {
+                PathStep::Field(f) => at.get(f).unwrap(),
+                PathStep::Index(i) => &at.as_list().unwrap()[*i as usize],
+            };
+        }
+        let shown = match at {
+            Value::Int(i) => *i,
+            Value::Bool(b) => i128::from(*b),
+            Value::String(name) => {
+                // An enum variant: its value from the schema.
+                let text = serde_json::to_string(&doc).unwrap();
+                assert!(text.contains(name.as_str()), "{name}");
+                match name.as_str() {
+                    "FW_MODE_AUDIT" => 1,
+                    "FW_LOG_PRIO_LOW" => -1,
+                    "FW_FEAT_NO_DEBUG_MAP" => 0x1_0000_0000,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            other => panic!("{}: {other:?}", leaf.path_text()),
+        };
+        let read = match leaf.read(&bytes).unwrap() {
+            Number::Unsigned(u) => i128::try_from(u).unwrap(),
+            Number::Signed(i) => i,
+            Number::Float(f) => panic!("float {f}"),
+        };
+        assert_eq!(read, shown, "{}", leaf.path_text());
+    }
+    // A value too short for a leaf reads as nothing, not a panic.
+    assert_eq!(leaves.last().unwrap().read(&bytes[..100]), None);
+    // The statistics value: four counters; the limit is enforced.
+    let stats = codec_for(&doc, "ingress_node_firewall_statistics_map");
+    let plan = stats.value_plan().unwrap();
+    let names: Vec<String> = plan
+        .numeric_leaves(4)
+        .unwrap()
+        .iter()
+        .map(|l| format!("{} {}", l.path_text(), l.c_type()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "allow_stats.packets __u64",
+            "allow_stats.bytes __u64",
+            "deny_stats.packets __u64",
+            "deny_stats.bytes __u64"
+        ]
+    );
+    let e = plan.numeric_leaves(3).unwrap_err().to_string();
+    assert!(e.contains("more than 3 numeric fields"), "{e}");
+}

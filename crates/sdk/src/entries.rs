@@ -70,7 +70,7 @@ fn syntax(at: Location, e: ebpf_sdk_codec::CodecError) -> SdkError {
 const ENTRY_FIELDS: &[&str] = &["key", "value", "total", "byteOrder"];
 
 /// Converts one parsed document (or list element) into entries.
-pub(crate) fn entries_from_value(
+pub(crate) fn entries_from_value_at(
     v: Value,
     at: &Location,
     map: Option<&str>,
@@ -80,7 +80,7 @@ pub(crate) fn entries_from_value(
         Value::Null => Ok(()),
         Value::List(items) => {
             for (i, item) in items.into_iter().enumerate() {
-                entries_from_value(item, &at.at_index(i), map, out)?;
+                entries_from_value_at(item, &at.at_index(i), map, out)?;
             }
             Ok(())
         }
@@ -92,7 +92,7 @@ pub(crate) fn entries_from_value(
                 return Err(input(at, InputErrorKind::StateFileMaps));
             };
             for (name, list) in maps {
-                entries_from_value(list, &at.in_map(&name), Some(&name), out)?;
+                entries_from_value_at(list, &at.in_map(&name), Some(&name), out)?;
             }
             Ok(())
         }
@@ -147,6 +147,35 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Entries from values already parsed (built by a program, or converted
+/// from another language's objects), with exactly the rules of a file:
+/// one `{key, value}` mapping, a list of them (nested lists are
+/// flattened), the earlier Python tool's verbose format, or a state file
+/// `{maps: {NAME: [entries]}}`. A `total` field (what `dump` prints for
+/// per-CPU maps) is ignored. Messages name the entry as `name[3]` for the
+/// fourth element of a list.
+///
+/// ```
+/// use ebpf_sdk::{entries_from_value, parse_inline, SdkError};
+///
+/// let v = parse_inline("[{key: 1, value: 2}, {key: 3, vlaue: 4}]", "x")?;
+/// let e = entries_from_value(v, "entries").unwrap_err();
+/// assert_eq!(
+///     e.to_string(),
+///     "entries[1]: unknown field `vlaue` in an entry; an entry has `key:` and `value:`"
+/// );
+/// let v = parse_inline("[{key: 1, value: 2}, {key: 3, value: 4, total: 4}]", "x")?;
+/// let entries = entries_from_value(v, "entries")?;
+/// assert_eq!(entries.len(), 2);
+/// assert_eq!(entries[1].location.to_string(), "entries[1]");
+/// # Ok::<(), SdkError>(())
+/// ```
+pub fn entries_from_value(value: Value, name: &str) -> Result<Vec<Entry>, SdkError> {
+    let mut out = Vec::new();
+    entries_from_value_at(value, &Location::named(name), None, &mut out)?;
+    Ok(out)
+}
+
 /// Parses a whole text (file contents or an inline `--key` argument) into
 /// entries. `name` is used in messages.
 pub fn parse_entries(text: &str, name: &str) -> Result<Vec<Entry>, SdkError> {
@@ -189,9 +218,9 @@ pub(crate) fn yaml_entries(
         // A one-item list: the item carries the item's location.
         Ok(Value::List(mut items)) if item && items.len() == 1 => {
             let item = items.pop().unwrap_or(Value::Null);
-            entries_from_value(item, at, None, out)
+            entries_from_value_at(item, at, None, out)
         }
-        Ok(v) => entries_from_value(v, at, None, out),
+        Ok(v) => entries_from_value_at(v, at, None, out),
         Err(e) => Err(syntax(at.clone(), e)),
     }
 }
@@ -362,7 +391,7 @@ impl<R: BufRead> EntryReader<R> {
 
     fn push_value(&mut self, v: Value, at: Location) {
         let mut out = Vec::new();
-        match entries_from_value(v, &at, None, &mut out) {
+        match entries_from_value_at(v, &at, None, &mut out) {
             Ok(()) => self
                 .pending
                 .extend(out.into_iter().map(|e| Unparsed::Entry(Ok(e)))),

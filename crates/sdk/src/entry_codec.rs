@@ -7,6 +7,7 @@ use ebpf_sdk_codec::{sum_per_cpu, Codec, CodecError, CodecOptions, Value};
 use ebpf_sdk_schema::{ByteOrder, MapSchema};
 
 use crate::error::{InputError, InputErrorKind, Location};
+use crate::handle::Decoded;
 use crate::SdkError;
 
 /// A value that does not fit, at `at`.
@@ -222,6 +223,56 @@ impl EntryCodec {
             return Ok(Value::Null);
         }
         self.codec.decode_key(key).map_err(|e| self.read_back(e))
+    }
+
+    /// Decodes one entry's key and value bytes, e.g. as read from the map
+    /// or given by a caller: bytes of the wrong length are an
+    /// [`InputErrorKind::Length`] error naming the part. For map-in-map and
+    /// program arrays the value read back is the inner map's or program's
+    /// kernel id.
+    ///
+    /// ```
+    /// let obj = ebpf_sdk::Object::from_elf("../../firewall-ebpf/firewall.bpf.o")?;
+    /// let codec = obj.codec("ingress_node_firewall_table_map")?;
+    /// let key = [0x40, 0, 0, 0, 6, 0, 0, 0, 10, 10, 10, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// let d = codec.decode_entry(&key, &vec![0; codec.value_len()])?;
+    /// assert_eq!(d.key.to_json(), r#"{"prefixLen":64,"ingress_ifindex":6,"ip_data":"10.10.10.2"}"#);
+    /// let e = codec.decode_entry(&key[..20], &[]).unwrap_err();
+    /// assert_eq!(e.to_string(), "20 bytes given, the key is 24 bytes");
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
+    pub fn decode_entry(&self, key: &[u8], value: &[u8]) -> Result<Decoded, SdkError> {
+        for (what, given, expected) in [
+            ("key", key.len(), self.key_len()),
+            ("value", value.len(), self.value_len()),
+        ] {
+            if given != expected {
+                return Err(InputError::new(
+                    Location::default(),
+                    InputErrorKind::Length {
+                        what,
+                        given,
+                        expected,
+                        at_least: false,
+                    },
+                )
+                .into());
+            }
+        }
+        let (value, total) = if self.schema.map_type.holds_object_refs() {
+            let id = value
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_ne_bytes);
+            (Value::Int(i128::from(id)), None)
+        } else {
+            self.decode_value(value)?
+        };
+        Ok(Decoded {
+            key: self.decode_key(key)?,
+            value,
+            total,
+        })
     }
 
     /// Decodes a value: for per-CPU maps a list (one per CPU) and the total

@@ -252,24 +252,12 @@ impl MapHandle {
         self.schema.map_type.holds_object_refs()
     }
 
-    /// Decodes raw key and value bytes as read from the map.
+    /// Decodes raw key and value bytes as read from the map (see
+    /// [`EntryCodec::decode_entry`]).
     /// For map-in-map and program arrays the value read back is the inner
     /// map's or program's kernel id.
     pub fn decode(&self, key: &[u8], value: &[u8]) -> Result<Decoded, SdkError> {
-        let (value, total) = if self.holds_refs() {
-            let id = value
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u32::from_ne_bytes);
-            (Value::Int(i128::from(id)), None)
-        } else {
-            self.codec.decode_value(value)?
-        };
-        Ok(Decoded {
-            key: self.codec.decode_key(key)?,
-            value,
-            total,
-        })
+        self.codec.decode_entry(key, value)
     }
 
     /// The key bytes of an entry (honouring a byte order it forces).
@@ -456,14 +444,72 @@ impl MapHandle {
     /// Every entry, decoded, read a batch at a time (see
     /// [`MapHandle::iter_as`] for typed entries).
     pub fn iter(&self) -> Result<Iter<'_>, SdkError> {
-        self.refuse_listing()?;
         Ok(Iter {
             handle: self,
-            cursor: Default::default(),
-            batch: None,
-            next: 0,
-            failed: false,
+            cursor: self.cursor()?,
+            batch: Vec::new().into_iter(),
         })
+    }
+
+    /// A cursor for reading every entry a batch at a time with
+    /// [`MapHandle::next_batch`]: what [`MapHandle::iter`] does, for
+    /// callers that cannot keep a borrow of the handle between batches (a
+    /// Python iterator, a server answering page by page).
+    ///
+    /// ```no_run
+    /// let table = ebpf_sdk::Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_table_map")?;
+    /// let mut cursor = table.cursor()?;
+    /// loop {
+    ///     let batch = table.next_batch(&mut cursor)?;
+    ///     if batch.is_empty() {
+    ///         break;
+    ///     }
+    ///     println!("{} entries", batch.len());
+    /// }
+    /// # Ok::<(), ebpf_sdk::SdkError>(())
+    /// ```
+    pub fn cursor(&self) -> Result<EntryCursor, SdkError> {
+        self.refuse_listing()?;
+        Ok(EntryCursor::default())
+    }
+
+    /// The next batch of entries after `cursor` (one batch lookup in the
+    /// kernel), decoded; empty when every entry was read. After an error
+    /// the cursor is finished.
+    pub fn next_batch(&self, cursor: &mut EntryCursor) -> Result<Vec<Decoded>, SdkError> {
+        if cursor.done {
+            return Ok(Vec::new());
+        }
+        let batch = match self.map.lookup_batch_next(&mut cursor.inner) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                cursor.done = true;
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                cursor.done = true;
+                return Err(e.into());
+            }
+        };
+        let decoded: Result<Vec<Decoded>, SdkError> =
+            batch.iter().map(|(k, v)| self.decode(k, v)).collect();
+        if decoded.is_err() {
+            cursor.done = true;
+        }
+        decoded
+    }
+
+    /// Counts the entries, reading the keys and values in batches without
+    /// decoding them (arrays always hold `max_entries`).
+    pub fn count(&self) -> Result<usize, SdkError> {
+        self.for_each_raw(|_, _| Ok(()))
+    }
+
+    /// Whether `key` is in the map, without decoding its value.
+    pub fn contains_key(&self, key: &Value) -> Result<bool, SdkError> {
+        let k = self.codec.encode_key(key, None, &Location::default())?;
+        Ok(self.map.lookup(&k)?.is_some())
     }
 
     pub(crate) fn refuse_listing(&self) -> Result<(), SdkError> {
@@ -478,32 +524,68 @@ impl MapHandle {
         Ok(())
     }
 
-    /// Calls `each` with the raw key and value of every entry, read in
-    /// batches, in kernel order; stops at the first error.
-    pub(crate) fn for_each_raw(
+    /// Calls `each` with the raw key and value bytes of every entry, read
+    /// with the batch lookup path (`BPF_MAP_LOOKUP_BATCH`, or key by key
+    /// where the kernel has no batch for the map), in kernel order; stops at
+    /// the first error `each` returns. Values of per-CPU maps are the whole
+    /// buffer, one slot of `round_up(value_size, 8)` bytes per possible CPU.
+    /// Returns the number of entries. For readers that take numbers straight
+    /// from the bytes (a metrics exporter); [`MapHandle::dump`] decodes.
+    ///
+    /// ```no_run
+    /// use ebpf_sdk::{Object, SdkError};
+    ///
+    /// let stats = Object::from_elf("firewall-ebpf/firewall.bpf.o")?
+    ///     .open("ingress_node_firewall_statistics_map")?;
+    /// let mut bytes = 0;
+    /// let n = stats.for_each_raw(|key, value| {
+    ///     bytes += key.len() + value.len();
+    ///     Ok::<(), SdkError>(())
+    /// })?;
+    /// println!("{n} entries, {bytes} bytes");
+    /// # Ok::<(), SdkError>(())
+    /// ```
+    pub fn for_each_raw<E: From<SdkError>>(
         &self,
-        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), SdkError>,
-    ) -> Result<usize, SdkError> {
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
         self.refuse_listing()?;
         let (ks, vs) = (self.codec.key_len(), self.map.value_buf_len());
         let mut n = 0;
-        let mut failure: Option<SdkError> = None;
-        self.map.lookup_batch_chunks(&mut |keys, values, count| {
-            for i in 0..count {
-                let k = &keys[i * ks..(i + 1) * ks];
-                let v = &values[i * vs..(i + 1) * vs];
-                if let Err(e) = each(k, v) {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
+        let mut failure: Option<E> = None;
+        self.map
+            .lookup_batch_chunks(&mut |keys, values, count| {
+                for i in 0..count {
+                    let k = &keys[i * ks..(i + 1) * ks];
+                    let v = &values[i * vs..(i + 1) * vs];
+                    if let Err(e) = each(k, v) {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    n += 1;
                 }
-                n += 1;
-            }
-            ControlFlow::Continue(())
-        })?;
+                ControlFlow::Continue(())
+            })
+            .map_err(SdkError::from)?;
         match failure {
             Some(e) => Err(e),
             None => Ok(n),
         }
+    }
+}
+
+/// Where a batched read of a map's entries stands ([`MapHandle::cursor`],
+/// [`MapHandle::next_batch`]).
+#[derive(Debug, Default)]
+pub struct EntryCursor {
+    inner: ebpf_sdk_backend::BatchCursor,
+    done: bool,
+}
+
+impl EntryCursor {
+    /// Whether every entry was read (or reading failed).
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 }
 
@@ -512,10 +594,8 @@ impl MapHandle {
 /// may not be seen, as with any map iteration.
 pub struct Iter<'a> {
     handle: &'a MapHandle,
-    cursor: ebpf_sdk_backend::BatchCursor,
-    batch: Option<ebpf_sdk_backend::BatchEntries>,
-    next: usize,
-    failed: bool,
+    cursor: EntryCursor,
+    batch: std::vec::IntoIter<Decoded>,
 }
 
 impl std::fmt::Debug for Iter<'_> {
@@ -531,23 +611,15 @@ impl Iterator for Iter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.failed {
+            if let Some(d) = self.batch.next() {
+                return Some(Ok(d));
+            }
+            if self.cursor.done {
                 return None;
             }
-            if let Some((k, v)) = self.batch.as_ref().and_then(|b| b.get(self.next)) {
-                self.next += 1;
-                return Some(self.handle.decode(k, v));
-            }
-            match self.handle.map.lookup_batch_next(&mut self.cursor) {
-                Ok(Some(b)) => {
-                    self.batch = Some(b);
-                    self.next = 0;
-                }
-                Ok(None) => return None,
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e.into()));
-                }
+            match self.handle.next_batch(&mut self.cursor) {
+                Ok(b) => self.batch = b.into_iter(),
+                Err(e) => return Some(Err(e)),
             }
         }
     }

@@ -31,7 +31,7 @@
 //! let obj = Object::from_elf("firewall-ebpf/firewall.bpf.o")?;
 //! let table = obj.open("ingress_node_firewall_table_map")?; // checks the live map matches
 //! let key = Key { prefix_len: 64, ingress_ifindex: 6, ip_data: "10.10.10.2".parse().unwrap() };
-//! let rules = serde_json::json!({"rules": [{"ruleId": 1, "protocol": 1, "icmpType": 8, "action": "DENY"}]});
+//! let rules = serde_json::json!({"rules": [{"ruleId": 1, "protocol": 1, "icmpType": 8, "action": 1}]});
 //! table.update_as(&key, &rules, UpdateFlags::Any)?;
 //!
 //! let stats = obj.open("ingress_node_firewall_statistics_map")?;
@@ -50,7 +50,8 @@
 //!   diff, prune and backup.
 //! - [`to_value`] / [`from_value`]: any serde type <-> [`Value`].
 //! - [`EntryReader`], [`parse_entries`]: entry files in every shape users
-//!   write them.
+//!   write them; [`entries_from_value`]: the same shapes already parsed
+//!   (built by a program, or a binding's native values).
 //! - [`scan_pinned`]: what is pinned under a bpffs directory.
 //! - [`SdkError`]: every failure, with [`InputError`] saying where in the
 //!   input.
@@ -80,11 +81,11 @@ pub use ebpf_sdk_schema::{MapFlags, MapSchema, MapType};
 pub use apply::{
     ApplyEvent, ApplyFailure, ApplyOptions, ApplyRecord, ApplyReport, Backup, Diff, DiffKind,
 };
-pub use entries::{parse_entries, parse_inline, Entry, EntryReader};
+pub use entries::{entries_from_value, parse_entries, parse_inline, Entry, EntryReader};
 pub use entry_codec::EntryCodec;
 pub use error::{ErrorClass, InputError, InputErrorKind, IoOp, Location, SdkError};
 pub use events::EventReader;
-pub use handle::{Decoded, Iter, MapHandle};
+pub use handle::{Decoded, EntryCursor, Iter, MapHandle};
 pub use object::{default_pin_path, Object, DEFAULT_PIN_DIR, IPROUTE2_PINNING};
 pub use scan::{candidates, scan_pinned, Pinned, PinnedKind, MAX_SCAN_DEPTH};
 pub use typed::TypedIter;

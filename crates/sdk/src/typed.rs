@@ -50,7 +50,7 @@ impl MapHandle {
     /// let table = Object::from_elf("firewall-ebpf/firewall.bpf.o")?
     ///     .open("ingress_node_firewall_table_map")?;
     /// let key = Key { prefix_len: 64, ingress_ifindex: 6, ip_data: "10.10.10.2".into() };
-    /// let value = serde_json::json!({"rules": [{"ruleId": 1, "protocol": 1, "action": "DENY"}]});
+    /// let value = serde_json::json!({"rules": [{"ruleId": 1, "protocol": 1, "action": 1}]});
     /// table.update_as(&key, &value, UpdateFlags::Any)?;
     /// # Ok::<(), ebpf_sdk::SdkError>(())
     /// ```

@@ -13,70 +13,8 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-const C_PROGRAM: &str = r#"
-#include <stdio.h>
-#include <string.h>
-#include <arpa/inet.h>
-#include "firewall.h"
-
-static void hex(const char *name, const void *p, size_t n) {
-    const unsigned char *b = p;
-    printf("%s ", name);
-    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
-    printf("\n");
-}
-
-int main(void) {
-    struct lpm_ip_key_st k4; memset(&k4, 0, sizeof k4);
-    k4.prefixLen = 56; k4.ingress_ifindex = 7;
-    inet_pton(AF_INET, "192.168.10.0", k4.ip_data);
-    hex("key4", &k4, sizeof k4);
-
-    struct lpm_ip_key_st k6; memset(&k6, 0, sizeof k6);
-    k6.prefixLen = 96; k6.ingress_ifindex = 0x01020304;
-    inet_pton(AF_INET6, "fd00:1:2::a", k6.ip_data);
-    hex("key6", &k6, sizeof k6);
-
-    struct rulesVal_st r; memset(&r, 0, sizeof r);
-    r.rules[0].ruleId = 1; r.rules[0].protocol = 6; r.rules[0].dstPortStart = 8080;
-    r.rules[0].dstPortEnd = 8090; r.rules[0].action = 1;
-    r.rules[1].ruleId = 70000; r.rules[1].protocol = 1; r.rules[1].icmpType = 8;
-    r.rules[1].icmpCode = 3; r.rules[1].action = 2;
-    r.rules[99].ruleId = 0xffffffff; r.rules[99].dstPortStart = 65535; r.rules[99].action = 2;
-    hex("rules", &r, sizeof r);
-
-    struct ruleStatistics_st st; memset(&st, 0, sizeof st);
-    st.allow_stats.packets = 1; st.allow_stats.bytes = 0x1122334455667788ULL;
-    st.deny_stats.packets = 3; st.deny_stats.bytes = 4;
-    hex("stats", &st, sizeof st);
-
-    struct fw_config_st c; memset(&c, 0, sizeof c);
-    c.mode = FW_MODE_AUDIT; c.log_prio = FW_LOG_PRIO_LOW; c.verbose = 200;
-    c.max_event_bytes = 1500; c.features = FW_FEAT_NO_DEBUG_MAP;
-    c.log_level = 5; c.sample_rate = 31; c.flags_reserved = 0xabcdef;
-    c.ttl_adjust = -7; c.prio_bias = -512;
-    c.mgmt_port = htons(8443);
-    inet_pton(AF_INET6, "2001:db8::1", c.mgmt_addr.v6);
-    strcpy(c.name, "edge-fw");
-    c.mgmt_netmask = htonl(0xffffff00);
-    c.s8_val = -128; c.s16_val = -2; c.s32_val = -100000; c.s64_val = -5000000000LL;
-    c.enabled = 1;
-    unsigned char mac[6] = {0x02, 0x42, 0xac, 0x11, 0x00, 0x02};
-    memcpy(c.mac, mac, 6);
-    c.port_matrix[0][0] = 1; c.port_matrix[0][2] = 3; c.port_matrix[1][1] = 65535;
-    c.tail_tag = 9;
-    hex("config", &c, sizeof c);
-
-    struct dbg_key_st dk; memset(&dk, 0, sizeof dk);
-    inet_pton(AF_INET, "10.9.8.7", &dk.saddr); dk.sport = htons(53); dk.proto = 17;
-    hex("dbgkey", &dk, sizeof dk);
-
-    struct event_hdr_st ev; memset(&ev, 0, sizeof ev);
-    ev.ifId = 6; ev.ruleId = 42; ev.action = 1; ev.pktLength = 98;
-    hex("event", &ev, sizeof ev);
-    return 0;
-}
-"#;
+/// The C side: fills the structs and prints their bytes.
+const C_PROGRAM: &str = include_str!("fixtures/fill_firewall.c");
 
 /// (label, map, key or value, YAML as a user writes it)
 const CASES: &[(&str, &str, &str, &str)] = &[

@@ -4,15 +4,19 @@
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ebpf_sdk::{
     ApplyEvent, ApplyOptions, ApplyRecord, ApplyReport, Backup, InputErrorKind, MapHandle, SdkError,
 };
 
-use crate::args::ApplyArgs;
+use ebpf_sdk_ops::http::{serve_health, Endpoint};
+use ebpf_sdk_ops::watch::{Outcome, Reconciler, WatchOptions, WatchTarget};
+
+use crate::args::{ApplyArgs, LogFormat};
 use crate::render;
 use crate::Ui;
 
@@ -166,7 +170,10 @@ pub(crate) fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
         .context("cannot handle SIGINT")?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, cancel.clone())
         .context("cannot handle SIGTERM")?;
-    let opts = options(args, cancel);
+    let opts = options(args, cancel.clone());
+    if args.watch {
+        return watch(args, ui, cancel, opts);
+    }
     let file = args.file.as_path();
     let name = file.display().to_string();
     let reader: Box<dyn io::BufRead> = if file == Path::new("-") {
@@ -244,4 +251,68 @@ pub(crate) fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     }
     outcome?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `apply --watch`: the library's reconciler, one log line per reconcile on
+/// stderr, probes on `--listen`.
+fn watch(
+    args: &ApplyArgs,
+    ui: &Ui,
+    stop: Arc<AtomicBool>,
+    opts: ApplyOptions,
+) -> anyhow::Result<ExitCode> {
+    if args.file == Path::new("-") {
+        anyhow::bail!("--watch reads a file it can watch, not standard input");
+    }
+    let target = &args.target;
+    let (object, watch_target) = if target.schema.map.is_some() || !target.has_schema() {
+        let (obj, name, pin) = target.resolve()?;
+        (obj, WatchTarget::Map { name, pin })
+    } else {
+        let mut obj = target.schema.object()?;
+        if let Some(dir) = &target.pin_dir {
+            obj = obj.with_pin_dir(dir);
+        }
+        (obj, WatchTarget::State)
+    };
+    let wopts = WatchOptions {
+        resync: Duration::from_secs_f64(args.resync),
+        pin_check: Duration::from_secs_f64(args.pin_check),
+        apply: opts,
+        ..Default::default()
+    };
+    let mut reconciler = Reconciler::new(object, watch_target, &args.file, wopts);
+    let server = match &args.listen {
+        Some(addr) => {
+            let endpoint = Endpoint::bind(addr)?;
+            ui.note(&format!(
+                "apply --watch: /healthz, /readyz and /metrics at http://{}/ (no authentication)",
+                endpoint.local_addr()
+            ));
+            let (health, stop) = (reconciler.health(), stop.clone());
+            Some(std::thread::spawn(move || {
+                serve_health(&endpoint, &health, &stop)
+            }))
+        }
+        None => None,
+    };
+    let json = args.log_format == LogFormat::Json;
+    let result = reconciler.run(&stop, &mut |r| {
+        if !ui.quiet || !matches!(r.outcome, Outcome::Applied) {
+            let mut err = io::stderr().lock();
+            // A log line that cannot be written (stderr closed) is lost; the
+            // reconciler keeps going.
+            let _ = render::write_reconcile(&mut err, r, json);
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = server {
+        let _ = t.join();
+    }
+    let summary = result?;
+    Ok(if summary.interrupted {
+        ExitCode::from(crate::exit::INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

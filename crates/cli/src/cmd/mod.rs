@@ -13,6 +13,7 @@ pub(crate) mod dump;
 pub(crate) mod enrich;
 pub(crate) mod entry;
 pub(crate) mod events;
+pub(crate) mod export;
 pub(crate) mod schema;
 
 /// Writes `text` to `output`, or to standard output.

@@ -23,11 +23,10 @@
 //!
 //! A Debian package that is not installed skips its part with a message,
 //! and fails the test when `EBPF_SDK_REQUIRE_KERNEL=1` (CI). Run with
-//! `-- --nocapture` to see the counts; `survey` (ignored) prints which maps
-//! show each item of issue 13.
+//! `-- --nocapture` to see the counts; `cargo run -p ebpf-sdk-cli --example
+//! corpus_survey` prints which maps show each item of issue 13.
 
 mod bpftool_btf;
-mod survey;
 mod vs_gcc;
 
 use std::fmt::Write as _;

@@ -12,6 +12,7 @@ mod bits;
 mod compile;
 mod decode;
 mod encode;
+mod leaves;
 mod node;
 #[cfg(test)]
 mod testing;
@@ -25,6 +26,7 @@ pub use compile::MAX_TYPE_DEPTH;
 pub(crate) use compile::{addr_text, choose_alternative};
 pub(crate) use decode::{decode, scalar_value};
 pub(crate) use encode::{encode, encode_field, encode_int, encode_str, is_percpu_list};
+pub use leaves::{LeafKind, Number, NumericLeaf, PathStep};
 pub(crate) use node::{AddrText, ArrKind, Field, IntNode, Node, Record};
 
 use compile::Cx;
@@ -172,6 +174,39 @@ impl Plan {
         let mut m = vec![0; self.size];
         mark(&self.node, &mut m);
         m
+    }
+
+    /// Every number in the value, with where it is, for reading numbers
+    /// straight from bytes (see [`NumericLeaf`]): integers, enums, `_Bool`
+    /// and floats, each array element its own leaf, in declaration order.
+    /// More than `limit` leaves is an error (a value with a large array
+    /// of numbers).
+    ///
+    /// ```
+    /// use ebpf_sdk_codec::{Number, Plan};
+    /// use ebpf_sdk_schema::{ByteOrder, TypeNode};
+    ///
+    /// let u64_t = r#"{"name": "unsigned long long", "typedefs": ["__u64"], "size": 8, "kind": "int", "signed": false}"#;
+    /// let stats: TypeNode = serde_json::from_str(&format!(r#"{{
+    ///   "name": "struct stats", "size": 16, "kind": "struct", "members": [
+    ///     {{"name": "packets", "offset": 0, "bit_offset": 0, "type": {u64_t}}},
+    ///     {{"name": "bytes", "offset": 8, "bit_offset": 64, "type": {u64_t}}}]}}"#)).unwrap();
+    /// let plan = Plan::new("value", &stats, ByteOrder::Little, &Default::default()).unwrap();
+    /// let leaves = plan.numeric_leaves(100).unwrap();
+    /// assert_eq!(leaves[1].path_text(), "bytes");
+    /// let mut value = [0u8; 16];
+    /// value[8] = 42;
+    /// assert_eq!(leaves[1].read(&value), Some(Number::Unsigned(42)));
+    /// ```
+    pub fn numeric_leaves(&self, limit: usize) -> Result<Vec<NumericLeaf>, CodecError> {
+        let mut out = Vec::new();
+        let mut sink = leaves::Sink {
+            out: &mut out,
+            limit,
+            root: &self.root,
+        };
+        leaves::collect(&self.node, 0, &mut Vec::new(), &mut sink)?;
+        Ok(out)
     }
 
     pub(crate) fn node(&self) -> &Node {

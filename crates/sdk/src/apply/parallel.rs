@@ -174,7 +174,7 @@ fn encode_block(
         let v = ebpf_sdk_codec::parse_json(text)
             .map_err(|e| InputError::new(loc.clone(), InputErrorKind::Syntax(e)))?;
         entries.clear();
-        crate::entries::entries_from_value(v, &loc, None, &mut entries)?;
+        crate::entries::entries_from_value_at(v, &loc, None, &mut entries)?;
         for e in entries.drain(..) {
             out.push_entry(cx, &e, &mut kbuf, &mut vbuf)?;
         }
