@@ -447,6 +447,21 @@ for w in "${workloads[@]}"; do
 	fi
 done
 
+# The validate phase alone (reading, parsing, validating, encoding, the
+# duplicate check), as `apply` itself times it (EBPF_SDK_TIMINGS=1), for the
+# parse throughput of issue #17: extra untimed runs, median.
+validate=$tmp/validate # ID SECONDS
+: >"$validate"
+for id in a_sdk_jsonl e_sdk_jsonl; do
+	[[ -z ${failed[$id]:-} ]] || continue
+	for ((r = 1; r <= runs; r++)); do
+		echo "  validate phase $r/$runs: $id" >&2
+		reset_maps
+		eval "EBPF_SDK_TIMINGS=1 ${cmd[$id]}" 2>&1 >/dev/null |
+			awk -v id="$id" '/^timings:/ { for (i = 1; i <= NF; i++) if ($i == "validate+encode") { v = $(i + 1); sub(/s,$/, "", v); print id, v } }' >>"$validate" || true
+	done
+done
+
 # Dump outputs hold every entry (untimed).
 # (Later workloads recreated the maps: fill them again.)
 reset_maps
@@ -589,12 +604,19 @@ t6=$(ratio "${med[e_sdk_jsonl]}" "${med[e_c_batch]}")
 t7=$(ratio "$(span e_sdk_jsonl)" "$(span e_c_batch)")
 t8=$(ratio "${med[f_bpftool_json]}" "${med[f_sdk_json]}")
 t9=$(ratio "${med[g_sdk_yaml]:--}" "${med[g_sdk_jsonl]}")
-# Parse + validate + encode throughput: the JSON Lines input over the time
-# before the first map write (startup included), in GB/s.
-before() { [[ ${phase[$1]:-} =~ ^[0-9] ]] && awk '{ print $1 }' <<<"${phase[$1]}" || echo -; }
+# Parse + validate + encode throughput: the JSON Lines input over the
+# median validate phase `apply` reports, in GB/s.
+validated_s() { # ID -> median seconds, or -
+	awk -v id="$1" '$1 == id { t[++n] = $2 }
+		END {
+			if (n == 0) { print "-"; exit }
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (t[j] < t[i]) { x = t[i]; t[i] = t[j]; t[j] = x }
+			printf "%.3f", n % 2 ? t[(n + 1) / 2] : (t[n / 2] + t[n / 2 + 1]) / 2
+		}' "$validate"
+}
 gbps() { # FILE ID
 	local b
-	b=$(before "$2")
+	b=$(validated_s "$2")
 	[[ $b == - ]] && echo - && return
 	awk -v s="$(stat -c %s "$1")" -v b="$b" 'BEGIN { printf "%.2f", s / b / 1e9 }'
 }
@@ -614,7 +636,7 @@ echo "| target | measured | verdict |"
 echo "|---|---:|---|"
 echo "| #17: apply $rich_n rich entries into a HASH from JSON Lines, total <= 2x C batch | ${t6}x | $(verdict 'v <= 2' "$t6") |"
 echo "| #17: apply $hash_n flat entries into a HASH from JSON Lines, total <= 1.5x C batch (#7: 2x) | ${t1}x | $(verdict 'v <= 1.5' "$t1") |"
-echo "| #17: parse + validate + encode >= 1 GB/s of JSON Lines (rich input size / time before the first write) | ${t10} GB/s (flat: ${t11}) | $(verdict 'v >= 1' "$t10") |"
+echo "| #17: parse + validate + encode >= 1 GB/s of JSON Lines (rich input / apply's own validate phase, $(validated_s e_sdk_jsonl) s; flat $(validated_s a_sdk_jsonl) s) | ${t10} GB/s (flat: ${t11}) | $(verdict 'v >= 1' "$t10") |"
 echo "| #17: dump -o json of $dump_n rich entries >= 10x faster than bpftool -j | ${t8}x faster | $(verdict 'v >= 10' "$t8") |"
 echo "| #17: apply of $yaml_n rich entries from a YAML list within 5x of JSON Lines | ${t9}x | $(verdict 'v <= 5' "$t9") |"
 echo "| #7: kernel-write phase (write span) <= 1.15x C batch | ${t2}x (rich: ${t7}x) | $(verdict 'v <= 1.15' "$t2") |"
