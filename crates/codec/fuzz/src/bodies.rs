@@ -961,17 +961,24 @@ fn fast_same_as_general(plan: &Plan, text: &[u8]) -> bool {
     took
 }
 
+/// A random schema's plan, a value modelled for it, and the value its bytes
+/// decode to.
+fn modelled_and_decoded(src: &mut Src<'_>) -> (Plan, Value, Value) {
+    let (t, order) = gen_schema(src);
+    let plan = plan_for(&t, order);
+    let mut want = vec![0u8; plan.size()];
+    let v = model_value(src, &t, order, &mut want);
+    let d = plan.decode(&want).unwrap();
+    (plan, v, d)
+}
+
 /// The JSON fast path against the general path on a modelled value's JSON,
 /// on the JSON of its decoded bytes, and on that text after random edits
 /// (bytes deleted, inserted or replaced with JSON-ish characters). Returns
 /// (texts the fast path took, texts tried).
 pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
     let mut src = Src::new(data);
-    let (t, order) = gen_schema(&mut src);
-    let plan = plan_for(&t, order);
-    let mut want = vec![0u8; plan.size()];
-    let v = model_value(&mut src, &t, order, &mut want);
-    let d = plan.decode(&want).unwrap();
+    let (plan, v, d) = modelled_and_decoded(&mut src);
     let mut texts = vec![v.to_json().into_bytes(), d.to_json().into_bytes()];
     let mut took = 0;
     add_edits(
@@ -1034,11 +1041,7 @@ fn fast_yaml_same_as_yaml(text: &[u8]) -> bool {
 /// edits of them, and the rest of the input. Returns (taken, tried).
 pub fn fast_yaml_body(data: &[u8]) -> (usize, usize) {
     let mut src = Src::new(data);
-    let (t, order) = gen_schema(&mut src);
-    let plan = plan_for(&t, order);
-    let mut want = vec![0u8; plan.size()];
-    let v = model_value(&mut src, &t, order, &mut want);
-    let d = plan.decode(&want).unwrap();
+    let (plan, v, d) = modelled_and_decoded(&mut src);
     let entry = |v: &Value| {
         let mut m = ebpf_sdk_codec::Map::new();
         m.insert("key", v.clone());
