@@ -1041,7 +1041,7 @@ fn fast_yaml_same_as_yaml(text: &[u8]) -> bool {
 /// edits of them, and the rest of the input. Returns (taken, tried).
 pub fn fast_yaml_body(data: &[u8]) -> (usize, usize) {
     let mut src = Src::new(data);
-    let (plan, v, d) = modelled_and_decoded(&mut src);
+    let (_, v, d) = modelled_and_decoded(&mut src);
     let entry = |v: &Value| {
         let mut m = ebpf_sdk_codec::Map::new();
         m.insert("key", v.clone());
