@@ -8,6 +8,9 @@
  *   c_batch dump-jsonl PIN            the same, printed as JSON Lines (as `ebpf-sdk dump -o jsonl`)
  *   c_batch verify     PIN N          the map holds exactly entries 0..N-1 (exit 1 if not)
  *
+ * With `--rich` first (`c_batch --rich batch PIN N`), the entries are the
+ * rich shape: IPv6 keys and 8 rules of 6 fields a value (struct bench_rules).
+ *
  * Entries are generated in memory; entry i is the one benches/gen.py writes
  * (keep the two in step). The time of the write or read phase alone, without
  * process start or generation, goes to stderr as `phase_s=SECONDS`.
@@ -28,6 +31,8 @@
 #define BASE_ADDR 0x0A000000u /* 10.0.0.0 */
 #define PREFIX_LEN 64
 #define IFINDEX 6
+#define RICH_PREFIX_LEN 160
+#define RULES 8
 #define DEFAULT_BATCH 4096
 #define READ_BATCH 4096
 
@@ -44,22 +49,77 @@ struct bench_val {
 	uint64_t counters[COUNTERS];
 };
 
+struct bench_rule {
+	uint32_t ruleId;
+	uint8_t protocol;
+	uint8_t action;
+	uint16_t dstPortStart;
+	uint16_t dstPortEnd;
+	uint16_t priority;
+};
+
+struct bench_rules {
+	struct bench_rule rules[RULES];
+};
+
+/* Either value shape: both are 96 bytes, as the maps' value size. */
+union bench_value {
+	struct bench_val flat;
+	struct bench_rules rich;
+};
+
 _Static_assert(sizeof(struct lpm_ip_key_st) == 24, "key is 24 bytes");
 _Static_assert(sizeof(struct bench_val) == 96, "value is 96 bytes");
+_Static_assert(sizeof(struct bench_rules) == 96, "rich value is 96 bytes");
+_Static_assert(sizeof(union bench_value) == 96, "values are 96 bytes");
 
-static void make_entry(uint32_t i, struct lpm_ip_key_st *k, struct bench_val *v)
+/* Set by --rich: generate, check and print the rich shape. */
+static int rich;
+static const uint8_t protos[4] = { 6, 17, 1, 58 };
+
+static void make_entry(uint32_t i, struct lpm_ip_key_st *k, union bench_value *val)
 {
-	uint32_t addr = htonl(BASE_ADDR + i);
-
 	memset(k, 0, sizeof(*k));
-	k->prefixLen = PREFIX_LEN;
+	memset(val, 0, sizeof(*val));
 	k->ingress_ifindex = IFINDEX;
+	if (rich) {
+		/* fd00:0:0:1:: + i, i in the last 4 bytes. */
+		uint32_t low = htonl(i);
+
+		k->prefixLen = RICH_PREFIX_LEN;
+		k->ip_data[0] = 0xfd;
+		k->ip_data[7] = 1;
+		memcpy(&k->ip_data[12], &low, 4);
+		for (uint32_t j = 0; j < RULES; j++) {
+			struct bench_rule *r = &val->rich.rules[j];
+
+			r->ruleId = 8 * i + j + 1;
+			r->protocol = protos[(i + j) % 4];
+			r->action = 1 + (i + j) % 2;
+			r->dstPortStart = (uint16_t)((7ull * i + 1000 * j) % 65000);
+			r->dstPortEnd = r->dstPortStart + 50 * j;
+			r->priority = 100 * (j + 1);
+		}
+		return;
+	}
+	uint32_t addr = htonl(BASE_ADDR + i);
+	struct bench_val *v = &val->flat;
+
+	k->prefixLen = PREFIX_LEN;
 	memcpy(k->ip_data, &addr, 4);
-	memset(v, 0, sizeof(*v));
 	v->ruleId = i + 1;
 	v->action = 1 + i % 2;
 	for (int j = 0; j < COUNTERS; j++)
 		v->counters[j] = (uint64_t)i * COUNTERS + j;
+}
+
+/* The entry number of a key (as make_entry made it). */
+static uint32_t entry_of(const struct lpm_ip_key_st *k)
+{
+	uint32_t a;
+
+	memcpy(&a, rich ? &k->ip_data[12] : k->ip_data, 4);
+	return ntohl(a) - (rich ? 0 : BASE_ADDR);
 }
 
 static double now(void)
@@ -107,7 +167,7 @@ static int open_map(const char *pin)
 static int write_batch(int fd, uint32_t n, uint32_t batch)
 {
 	struct lpm_ip_key_st *keys = xcalloc(n, sizeof(*keys));
-	struct bench_val *vals = xcalloc(n, sizeof(*vals));
+	union bench_value *vals = xcalloc(n, sizeof(*vals));
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 	double t;
 
@@ -133,7 +193,7 @@ static int write_batch(int fd, uint32_t n, uint32_t batch)
 static int write_elem(int fd, uint32_t n)
 {
 	struct lpm_ip_key_st *keys = xcalloc(n, sizeof(*keys));
-	struct bench_val *vals = xcalloc(n, sizeof(*vals));
+	union bench_value *vals = xcalloc(n, sizeof(*vals));
 	double t;
 
 	for (uint32_t i = 0; i < n; i++)
@@ -153,11 +213,11 @@ static int write_elem(int fd, uint32_t n)
 
 /* Every entry of the map: lookup_batch, or get_next_key + lookup where the
  * map type has no batch lookup. Returns the number of entries. */
-static size_t read_all(int fd, struct lpm_ip_key_st **keys_out, struct bench_val **vals_out)
+static size_t read_all(int fd, struct lpm_ip_key_st **keys_out, union bench_value **vals_out)
 {
 	size_t cap = READ_BATCH, n = 0;
 	struct lpm_ip_key_st *keys = xcalloc(cap, sizeof(*keys));
-	struct bench_val *vals = xcalloc(cap, sizeof(*vals));
+	union bench_value *vals = xcalloc(cap, sizeof(*vals));
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	/* Batch tokens: a u32 bucket for hash maps, a key for generic maps. */
 	struct lpm_ip_key_st in_tok, out_tok;
@@ -216,10 +276,28 @@ done:
 	return n;
 }
 
+/* One rich entry as `ebpf-sdk dump -o jsonl` prints it. */
+static void print_rich(const struct lpm_ip_key_st *k, const struct bench_rules *v)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(AF_INET6, k->ip_data, ip, sizeof(ip));
+	printf("{\"key\":{\"prefixLen\":%u,\"ingress_ifindex\":%u,\"ip_data\":\"%s\"},"
+	       "\"value\":{\"rules\":[", k->prefixLen, k->ingress_ifindex, ip);
+	for (int j = 0; j < RULES; j++) {
+		const struct bench_rule *r = &v->rules[j];
+
+		printf("%s{\"ruleId\":%u,\"protocol\":%u,\"action\":%u,\"dstPortStart\":%u,"
+		       "\"dstPortEnd\":%u,\"priority\":%u}", j ? "," : "", r->ruleId, r->protocol,
+		       r->action, r->dstPortStart, r->dstPortEnd, r->priority);
+	}
+	fputs("]}}\n", stdout);
+}
+
 static int dump(int fd, int print)
 {
 	struct lpm_ip_key_st *keys;
-	struct bench_val *vals;
+	union bench_value *vals;
 	double t = now();
 	size_t n = read_all(fd, &keys, &vals);
 
@@ -229,8 +307,12 @@ static int dump(int fd, int print)
 		setvbuf(stdout, buf, _IOFBF, sizeof(buf));
 		for (size_t i = 0; i < n; i++) {
 			const struct lpm_ip_key_st *k = &keys[i];
-			const struct bench_val *v = &vals[i];
+			const struct bench_val *v = &vals[i].flat;
 
+			if (rich) {
+				print_rich(k, &vals[i].rich);
+				continue;
+			}
 			printf("{\"key\":{\"prefixLen\":%u,\"ingress_ifindex\":%u,\"ip_data\":\"%u.%u.%u.%u\"},"
 			       "\"value\":{\"ruleId\":%u,\"action\":%u,\"pad\":[%u,%u,%u],\"counters\":[",
 			       k->prefixLen, k->ingress_ifindex, k->ip_data[0], k->ip_data[1],
@@ -254,16 +336,14 @@ static int dump(int fd, int print)
 static int verify(int fd, uint32_t n)
 {
 	struct lpm_ip_key_st *keys, ek;
-	struct bench_val *vals, ev;
+	union bench_value *vals, ev;
 	size_t got = read_all(fd, &keys, &vals);
 	uint8_t *seen = xcalloc(n ? n : 1, 1);
 	size_t bad = 0;
 
 	for (size_t e = 0; e < got; e++) {
-		uint32_t addr, i;
+		uint32_t i = entry_of(&keys[e]);
 
-		memcpy(&addr, keys[e].ip_data, 4);
-		i = ntohl(addr) - BASE_ADDR;
 		if (i >= n || seen[i]) {
 			bad++;
 			continue;
@@ -300,8 +380,8 @@ static uint32_t parse_u32(const char *s, const char *what)
 
 static int usage(void)
 {
-	fputs("usage: c_batch batch PIN N [BATCH] | elem PIN N | dump PIN | dump-jsonl PIN"
-	      " | verify PIN N\n", stderr);
+	fputs("usage: c_batch [--rich] batch PIN N [BATCH] | elem PIN N | dump PIN"
+	      " | dump-jsonl PIN | verify PIN N\n", stderr);
 	return 2;
 }
 
@@ -310,6 +390,11 @@ int main(int argc, char **argv)
 	const char *mode, *pin;
 	int fd;
 
+	if (argc > 1 && !strcmp(argv[1], "--rich")) {
+		rich = 1;
+		argc--;
+		argv++;
+	}
 	if (argc < 3)
 		return usage();
 	mode = argv[1];

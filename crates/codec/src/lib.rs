@@ -11,6 +11,11 @@
 //! Schema of a map's entry files, for editors; [`legacy`] converts the
 //! earlier Python tool's verbose template format.
 //!
+//! For bulk input there are fast paths that give exactly the general path's
+//! result or decline: [`Codec::encode_json_entry`] encodes a line of JSON
+//! Lines straight from the text, and [`block_yaml_to_json`] rewrites YAML in
+//! the block style `dump -o yaml` prints as such JSON.
+//!
 //! Layout comes only from the schema: member offsets, bit offsets and sizes
 //! as given (packed structs are members at odd offsets), integers in the
 //! target's byte order unless the type says big-endian (`__be32`).
@@ -96,7 +101,11 @@
 mod convert;
 mod error;
 mod fastjson;
+<<<<<<< HEAD
 mod json_schema;
+=======
+mod fastyaml;
+>>>>>>> h/issue17
 pub mod legacy;
 mod plan;
 mod sugar;
@@ -105,9 +114,13 @@ mod value;
 
 pub use convert::{from_value, to_value};
 pub use error::CodecError;
+<<<<<<< HEAD
 pub use json_schema::{
     map_json_schema, state_json_schema, yaml_modeline, JsonSchemaOptions, JSON_SCHEMA_DRAFT,
 };
+=======
+pub use fastyaml::block_yaml_to_json;
+>>>>>>> h/issue17
 pub use plan::{CodecOptions, LeafKind, Number, NumericLeaf, PathStep, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;

@@ -1,7 +1,7 @@
 //! Text forms accepted for numbers and byte strings: `0x..`/`0o..`/`0b..`,
 //! decimal strings, IPv4/IPv6, MAC and hex byte strings, and a CIDR helper.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use crate::CodecError;
 
@@ -195,12 +195,105 @@ pub(crate) fn mac_string(b: &[u8]) -> String {
         .join(":")
 }
 
+/// `s.parse::<Ipv4Addr>()`: four decimal octets of 1-3 digits without a
+/// leading zero, separated by dots. Written out because the standard parser
+/// costs as much as encoding the rest of a bulk entry; a test checks it
+/// against the standard one.
 pub(crate) fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
-    s.parse::<Ipv4Addr>().ok().map(|a| a.octets())
+    let b = s.as_bytes();
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (k, slot) in out.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v = 0u32;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let n = i - start;
+        if n == 0 || (n > 1 && b[start] == b'0') || v > 255 {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    (i == b.len()).then_some(out)
 }
 
+/// `s.parse::<Ipv6Addr>()`. Text without an embedded IPv4 address (no `.`)
+/// is read here, step for step as the standard parser does (groups of 1-4
+/// hex digits, at most one `::` standing for one or more zero groups);
+/// anything else goes to the standard parser. A test checks the two agree.
 pub(crate) fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
-    s.parse::<Ipv6Addr>().ok().map(|a| a.octets())
+    if s.contains('.') {
+        return s.parse::<Ipv6Addr>().ok().map(|a| a.octets());
+    }
+    let b = s.as_bytes();
+    /// 1-4 hex digits at `*i` (none consumed when there are none or more).
+    fn group(b: &[u8], i: &mut usize) -> Option<u16> {
+        let mut j = *i;
+        let mut v = 0u16;
+        while let Some(d) = b.get(j).and_then(|c| char::from(*c).to_digit(16)) {
+            if j - *i == 4 {
+                return None;
+            }
+            v = v << 4 | d as u16;
+            j += 1;
+        }
+        (j > *i).then(|| {
+            *i = j;
+            v
+        })
+    }
+    /// Groups separated by single colons into `out`; how many.
+    fn groups(b: &[u8], i: &mut usize, out: &mut [u16]) -> usize {
+        for (k, slot) in out.iter_mut().enumerate() {
+            let mut j = *i;
+            if k > 0 {
+                if b.get(j) != Some(&b':') {
+                    return k;
+                }
+                j += 1;
+            }
+            match group(b, &mut j) {
+                Some(g) => {
+                    *slot = g;
+                    *i = j;
+                }
+                None => return k,
+            }
+        }
+        out.len()
+    }
+    let mut head = [0u16; 8];
+    let mut i = 0;
+    let head_len = groups(b, &mut i, &mut head);
+    if head_len < 8 {
+        // `::`, then at most 7 - head_len groups.
+        if b.get(i..i + 2) != Some(b"::") {
+            return None;
+        }
+        i += 2;
+        let mut tail = [0u16; 7];
+        let tail_len = groups(b, &mut i, &mut tail[..7 - head_len]);
+        head[8 - tail_len..].copy_from_slice(&tail[..tail_len]);
+    }
+    if i != b.len() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (o, g) in out.chunks_exact_mut(2).zip(head) {
+        o.copy_from_slice(&g.to_be_bytes());
+    }
+    Some(out)
 }
 
 /// Splits a CIDR such as `10.0.0.0/8` or `fd00::/64` into the address and the
@@ -367,6 +460,96 @@ pub(crate) fn whole(core: &str, trimmed: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    fn std_v4(s: &str) -> Option<[u8; 4]> {
+        s.parse::<Ipv4Addr>().ok().map(|a| a.octets())
+    }
+
+    fn std_v6(s: &str) -> Option<[u8; 16]> {
+        s.parse::<Ipv6Addr>().ok().map(|a| a.octets())
+    }
+
+    #[test]
+    fn address_parsers_are_the_standard_ones() {
+        for s in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "1.1.1",
+            "1.1.1.1.",
+            "1..1.1",
+            "1.1.1.1 ",
+            "1000.1.1.1",
+            "::",
+            "::1",
+            "1::",
+            "fd00:0:0:1::5",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::8",
+            "::1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:8::",
+            ":::",
+            "1:::2",
+            ":1::2",
+            "1::2:",
+            "1::2::3",
+            "12345::",
+            "ABCD:ef01::",
+            "::ffff:10.0.0.1",
+            "1:2:3:4:5:6:1.2.3.4",
+            "",
+            ":",
+            "g::",
+            "0000:0000::00001",
+            "1:2:3:4:5:6:7",
+            "\u{e9}::",
+        ] {
+            assert_eq!(parse_ipv4(s), std_v4(s), "{s:?}");
+            assert_eq!(parse_ipv6(s), std_v6(s), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn address_parsers_agree_on_random_text(s in "[0-9a-fA-F:.g ]{0,42}") {
+            prop_assert_eq!(parse_ipv4(&s), std_v4(&s));
+            prop_assert_eq!(parse_ipv6(&s), std_v6(&s));
+        }
+
+        #[test]
+        fn address_parsers_agree_on_address_like_text(
+            groups in proptest::collection::vec("[0-9a-f]{0,5}", 0..10),
+            seps in proptest::collection::vec(prop_oneof![Just(":"), Just("::"), Just("."), Just(":::")], 0..10),
+        ) {
+            let mut s = String::new();
+            for (i, g) in groups.iter().enumerate() {
+                s.push_str(g);
+                if let Some(sep) = seps.get(i) {
+                    s.push_str(sep);
+                }
+            }
+            prop_assert_eq!(parse_ipv4(&s), std_v4(&s));
+            prop_assert_eq!(parse_ipv6(&s), std_v6(&s));
+        }
+
+        #[test]
+        fn ipv4_parser_agrees_on_dotted_numbers(
+            parts in proptest::collection::vec("[0-9]{0,4}", 1..6),
+            tail in prop_oneof![Just(""), Just("."), Just(" "), Just("::")],
+        ) {
+            let s = parts.join(".") + tail;
+            prop_assert_eq!(parse_ipv4(&s), std_v4(&s));
+            prop_assert_eq!(parse_ipv6(&s), std_v6(&s));
+            let v6 = format!("::ffff:{s}");
+            prop_assert_eq!(parse_ipv6(&v6), std_v6(&v6));
+        }
+    }
 
     #[test]
     fn int_text() {

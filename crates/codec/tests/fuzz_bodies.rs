@@ -88,6 +88,26 @@ fn fast_json_body_on_random_inputs() {
     );
 }
 
+/// The YAML fast path (`block_yaml_to_json`, what `apply` uses for YAML in
+/// `dump`'s block style) never reads a text otherwise than libyaml, and
+/// does take the YAML printed for most modelled values.
+#[test]
+fn fast_yaml_body_on_random_inputs() {
+    let (mut took, mut tried, mut printed_took) = (0, 0, 0);
+    let n = 3000;
+    for data in inputs(5, n) {
+        let (t, k) = bodies::fast_yaml_body(&data);
+        took += t;
+        tried += k;
+        printed_took += usize::from(t > 0);
+    }
+    eprintln!("YAML fast path took {took} of {tried} texts");
+    assert!(
+        printed_took * 2 > n,
+        "YAML fast path taken for only {printed_took} of {n} values"
+    );
+}
+
 /// Inputs that once failed, kept as regressions (fuzz/regressions/*).
 #[test]
 fn regressions() {
@@ -106,6 +126,7 @@ fn regressions() {
             bodies::decode_json_body(&data);
         } else if name.starts_with("fast_json") {
             bodies::fast_json_body(&data);
+            bodies::fast_yaml_body(&data);
         } else {
             bodies::encode_decode_body(&data);
         }

@@ -192,6 +192,39 @@ pub fn parse_inline(text: &str, what: &str) -> Result<Value, SdkError> {
     parse_yaml(text).map_err(|e| syntax(Location::named(what), e))
 }
 
+/// One piece of input as [`EntryReader`] cuts it, before YAML is parsed:
+/// the parallel `apply` path parses and encodes the YAML on its threads.
+pub(crate) enum Unparsed {
+    /// One YAML document, or one item of a top-level YAML list (`item`),
+    /// and where it starts.
+    Yaml {
+        text: String,
+        at: Location,
+        item: bool,
+    },
+    /// An entry read otherwise (JSON), or an error.
+    Entry(Result<Entry, SdkError>),
+}
+
+/// The entries of one YAML document or list item cut by [`EntryReader`]
+/// (what it gives for that text), appended to `out`.
+pub(crate) fn yaml_entries(
+    text: &str,
+    at: &Location,
+    item: bool,
+    out: &mut Vec<Entry>,
+) -> Result<(), SdkError> {
+    match parse_yaml(text) {
+        // A one-item list: the item carries the item's location.
+        Ok(Value::List(mut items)) if item && items.len() == 1 => {
+            let item = items.pop().unwrap_or(Value::Null);
+            entries_from_value_at(item, at, None, out)
+        }
+        Ok(v) => entries_from_value_at(v, at, None, out),
+        Err(e) => Err(syntax(at.clone(), e)),
+    }
+}
+
 enum Mode {
     /// Not decided yet: the first non-blank, non-comment line decides.
     Start,
@@ -209,7 +242,9 @@ pub struct EntryReader<R> {
     name: std::sync::Arc<str>,
     mode: Mode,
     line_no: usize,
-    pending: std::collections::VecDeque<Result<Entry, SdkError>>,
+    pending: std::collections::VecDeque<Unparsed>,
+    /// Entries of the YAML text last taken from `pending`, in order.
+    parsed: std::collections::VecDeque<Result<Entry, SdkError>>,
     /// A line read while deciding the mode, not yet consumed.
     carry: Option<String>,
     doc_index: usize,
@@ -217,6 +252,86 @@ pub struct EntryReader<R> {
     eof: bool,
     /// Inside a top-level YAML sequence read item by item.
     in_list: bool,
+    /// The longest YAML text so far, to size the next one.
+    last_len: usize,
+    /// The line that starts the next YAML text was looked at and left in
+    /// the reader.
+    left_in_reader: bool,
+}
+
+/// What [`EntryReader`] does with one line of YAML.
+enum Step {
+    /// It belongs to the text being read.
+    Keep,
+    /// It is dropped (`...`).
+    Drop,
+    /// It starts the next document or list item: the text is complete.
+    Next,
+}
+
+/// Where the reading of one YAML document or list item stands.
+#[derive(Default)]
+struct DocState {
+    /// A line with content was read.
+    saw_content: bool,
+    /// The line of the `- ` that starts this text, for a list item.
+    item_line: Option<usize>,
+}
+
+impl DocState {
+    /// Takes line `line_no`, `line`: `---` and `...` markers, the `- ` of
+    /// a top-level list item (which starts a list, or ends the item).
+    fn step(
+        &mut self,
+        line: &str,
+        line_no: usize,
+        in_list: &mut bool,
+        doc_index: &mut usize,
+    ) -> Step {
+        if line.starts_with("---") && (line.trim_end() == "---" || line.starts_with("--- ")) {
+            if self.saw_content || *in_list {
+                // The separator starts the next document.
+                *in_list = false;
+                return Step::Next;
+            }
+            return Step::Keep;
+        }
+        if line.starts_with("...") && line.trim_end() == "..." {
+            return Step::Drop;
+        }
+        let content = has_content(line);
+        let item_start =
+            line.starts_with('-') && (line.starts_with("- ") || line.trim_end() == "-");
+        if content && item_start && (*in_list || !self.saw_content) {
+            if self.item_line.is_some() {
+                // The next item: this one is complete.
+                return Step::Next;
+            }
+            if !*in_list {
+                // A new document that is a list.
+                *doc_index += 1;
+            }
+            *in_list = true;
+            self.item_line = Some(line_no);
+        }
+        if content {
+            self.saw_content = true;
+        }
+        Step::Keep
+    }
+}
+
+/// Whether a line holds more than whitespace and a comment: `line.trim()`
+/// is neither empty nor starts with `#`, looked at without trimming when
+/// the line's first character after its indentation is plain ASCII.
+fn has_content(line: &str) -> bool {
+    match line.trim_start_matches(' ').as_bytes().first() {
+        Some(&b) if b > b' ' && b < 0x7f => b != b'#',
+        _ => {
+            let t = line.trim();
+            !t.is_empty() && !t.starts_with('#')
+        }
+    }
 }
 
 impl<R: BufRead> EntryReader<R> {
@@ -229,11 +344,14 @@ impl<R: BufRead> EntryReader<R> {
             mode: Mode::Start,
             line_no: 0,
             pending: Default::default(),
+            parsed: Default::default(),
             carry: None,
             doc_index: 0,
             entry_index: 0,
             eof: false,
             in_list: false,
+            last_len: 0,
+            left_in_reader: false,
         }
     }
 
@@ -258,11 +376,45 @@ impl<R: BufRead> EntryReader<R> {
         })
     }
 
+    /// Appends the next line to `buf` (not checked for UTF-8); false at
+    /// the end of the input.
+    fn read_line_into(&mut self, buf: &mut Vec<u8>) -> Result<bool, SdkError> {
+        let n = self
+            .reader
+            .read_until(b'\n', buf)
+            .map_err(|e| SdkError::read(&*self.name, e))?;
+        if n > 0 {
+            self.line_no += 1;
+        }
+        Ok(n > 0)
+    }
+
     fn push_value(&mut self, v: Value, at: Location) {
         let mut out = Vec::new();
         match entries_from_value_at(v, &at, None, &mut out) {
-            Ok(()) => self.pending.extend(out.into_iter().map(Ok)),
-            Err(e) => self.pending.push_back(Err(e)),
+            Ok(()) => self
+                .pending
+                .extend(out.into_iter().map(|e| Unparsed::Entry(Ok(e)))),
+            Err(e) => self.pending.push_back(Unparsed::Entry(Err(e))),
+        }
+    }
+
+    /// The next piece of input, YAML not parsed yet; `None` at the end.
+    pub(crate) fn next_unparsed(&mut self) -> Option<Unparsed> {
+        loop {
+            if let Some(e) = self.parsed.pop_front() {
+                return Some(Unparsed::Entry(e));
+            }
+            if let Some(u) = self.pending.pop_front() {
+                return Some(u);
+            }
+            if matches!(self.mode, Mode::Done) {
+                return None;
+            }
+            if let Err(e) = self.fill() {
+                self.mode = Mode::Done;
+                return Some(Unparsed::Entry(Err(e)));
+            }
         }
     }
 
@@ -291,7 +443,7 @@ impl<R: BufRead> EntryReader<R> {
                         let at = Location::named(self.name.clone());
                         match parse_json(&text) {
                             Ok(v) => self.push_value(v, at),
-                            Err(e) => self.pending.push_back(Err(syntax(at, e))),
+                            Err(e) => self.pending.push_back(Unparsed::Entry(Err(syntax(at, e)))),
                         }
                         return Ok(());
                     } else {
@@ -313,60 +465,114 @@ impl<R: BufRead> EntryReader<R> {
                     let at = Location::line(self.name.clone(), self.line_no);
                     match parse_json(t) {
                         Ok(v) => self.push_value(v, at),
-                        Err(e) => self.pending.push_back(Err(syntax(at, e))),
+                        Err(e) => self.pending.push_back(Unparsed::Entry(Err(syntax(at, e)))),
                     }
                     return Ok(());
                 }
                 Mode::YamlDocs => {
-                    let start_line = self.line_no;
-                    let mut text = String::new();
-                    let mut saw_content = false;
+                    // As counted when the line that starts this text was
+                    // already read (and carried over) when the last one ended.
+                    let start_line = self.line_no + usize::from(self.left_in_reader);
+                    self.left_in_reader = false;
+                    // Lines are looked at where the reader buffered them and
+                    // copied onto the text in runs (no allocation or copy per
+                    // line); the line that starts the next document or item
+                    // is left in the reader. A line the buffer holds only part
+                    // of is read whole onto the text instead, and kept as the
+                    // carry when it belongs to the next one.
+                    let mut text: Vec<u8> = Vec::with_capacity(self.last_len);
                     // A document that is a top-level block sequence (`- key: ...`,
                     // what `dump` prints) is read one item at a time, so a
                     // large list streams; each item is its own YAML text, so
                     // anchors cannot reach across items there.
-                    let mut item_line = None;
+                    let mut doc = DocState::default();
                     loop {
-                        let Some(line) = self.read_line()? else {
+                        if self.carry.is_none() {
+                            let buf = self
+                                .reader
+                                .fill_buf()
+                                .map_err(|e| SdkError::read(&*self.name, e))?;
+                            if buf.is_empty() {
+                                self.eof = true;
+                                break;
+                            }
+                            let (mut used, mut run) = (0, 0);
+                            let mut stop = false;
+                            let mut bad = false;
+                            while let Some(nl) = memchr::memchr(b'\n', &buf[used..]) {
+                                let end = used + nl + 1;
+                                let Ok(line) = std::str::from_utf8(&buf[used..end]) else {
+                                    bad = true;
+                                    break;
+                                };
+                                self.line_no += 1;
+                                match doc.step(
+                                    line,
+                                    self.line_no,
+                                    &mut self.in_list,
+                                    &mut self.doc_index,
+                                ) {
+                                    Step::Keep => {}
+                                    Step::Drop => {
+                                        text.extend_from_slice(&buf[run..used]);
+                                        run = end;
+                                    }
+                                    Step::Next => {
+                                        self.line_no -= 1;
+                                        self.left_in_reader = true;
+                                        stop = true;
+                                        break;
+                                    }
+                                }
+                                used = end;
+                            }
+                            text.extend_from_slice(&buf[run..used]);
+                            self.reader.consume(used);
+                            if bad {
+                                return Err(input(
+                                    &Location::line(self.name.clone(), self.line_no + 1),
+                                    InputErrorKind::NotUtf8,
+                                ));
+                            }
+                            if stop {
+                                break;
+                            }
+                            if used > 0 {
+                                continue;
+                            }
+                        }
+                        let at = text.len();
+                        if let Some(l) = self.carry.take() {
+                            text.extend_from_slice(l.as_bytes());
+                        } else if !self.read_line_into(&mut text)? {
                             self.eof = true;
                             break;
-                        };
-                        if line.starts_with("---")
-                            && (line.trim_end() == "---" || line.starts_with("--- "))
-                        {
-                            if saw_content || self.in_list {
-                                // The separator starts the next document.
-                                self.carry = Some(line);
-                                self.in_list = false;
+                        }
+                        let line = std::str::from_utf8(&text[at..]).map_err(|_| {
+                            input(
+                                &Location::line(self.name.clone(), self.line_no),
+                                InputErrorKind::NotUtf8,
+                            )
+                        })?;
+                        match doc.step(line, self.line_no, &mut self.in_list, &mut self.doc_index) {
+                            Step::Keep => {}
+                            Step::Drop => text.truncate(at),
+                            Step::Next => {
+                                self.carry = Some(line.to_string());
+                                text.truncate(at);
                                 break;
                             }
-                            text.push_str(&line);
-                            continue;
                         }
-                        if line.starts_with("...") && line.trim_end() == "..." {
-                            continue;
-                        }
-                        let t = line.trim();
-                        let content = !t.is_empty() && !t.starts_with('#');
-                        let item_start = line.starts_with("- ") || line.trim_end() == "-";
-                        if content && item_start && (self.in_list || !saw_content) {
-                            if item_line.is_some() {
-                                // The next item: this one is complete.
-                                self.carry = Some(line);
-                                break;
-                            }
-                            if !self.in_list {
-                                // A new document that is a list.
-                                self.doc_index += 1;
-                            }
-                            self.in_list = true;
-                            item_line = Some(self.line_no);
-                        }
-                        if content {
-                            saw_content = true;
-                        }
-                        text.push_str(&line);
                     }
+                    let (saw_content, item_line) = (doc.saw_content, doc.item_line);
+                    self.last_len = self.last_len.max(text.len());
+                    // Every line was checked as it was read.
+                    let text = String::from_utf8(text).map_err(|_| {
+                        input(
+                            &Location::line(self.name.clone(), self.line_no),
+                            InputErrorKind::NotUtf8,
+                        )
+                    })?;
                     if self.eof {
                         self.mode = Mode::Done;
                     }
@@ -386,15 +592,11 @@ impl<R: BufRead> EntryReader<R> {
                             }
                         }
                     };
-                    match parse_yaml(&text) {
-                        // A one-item list: the item carries the item's location.
-                        Ok(Value::List(mut items)) if item_line.is_some() && items.len() == 1 => {
-                            let item = items.pop().unwrap_or(Value::Null);
-                            self.push_value(item, at)
-                        }
-                        Ok(v) => self.push_value(v, at),
-                        Err(e) => self.pending.push_back(Err(syntax(at, e))),
-                    }
+                    self.pending.push_back(Unparsed::Yaml {
+                        text,
+                        at,
+                        item: item_line.is_some(),
+                    });
                     return Ok(());
                 }
             }
@@ -407,16 +609,18 @@ impl<R: BufRead> Iterator for EntryReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(e) = self.pending.pop_front() {
-                self.entry_index += 1;
-                return Some(e);
-            }
-            if matches!(self.mode, Mode::Done) {
-                return None;
-            }
-            if let Err(e) = self.fill() {
-                self.mode = Mode::Done;
-                return Some(Err(e));
+            match self.next_unparsed()? {
+                Unparsed::Entry(e) => {
+                    self.entry_index += 1;
+                    return Some(e);
+                }
+                Unparsed::Yaml { text, at, item } => {
+                    let mut out = Vec::new();
+                    match yaml_entries(&text, &at, item, &mut out) {
+                        Ok(()) => self.parsed.extend(out.into_iter().map(Ok)),
+                        Err(e) => self.parsed.push_back(Err(e)),
+                    }
+                }
             }
         }
     }

@@ -16,13 +16,52 @@ use std::os::unix::fs::FileExt;
 /// Records beyond this many bytes go to a temporary file.
 pub(crate) const SPILL_BYTES: usize = 16 << 20;
 
-enum Store {
+/// Where the records' bytes are: memory, then a temporary file.
+pub(crate) enum Store {
     Mem(Vec<u8>),
     File {
         file: File,
         pending: Vec<u8>,
         len: u64,
     },
+}
+
+impl Store {
+    /// Appends bytes, spilling to a file past [`SPILL_BYTES`].
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Store::Mem(v) => {
+                v.extend_from_slice(bytes);
+                if v.len() > SPILL_BYTES {
+                    let mut file = tempfile::tempfile()?;
+                    file.write_all(v)?;
+                    let len = v.len() as u64;
+                    *self = Store::File {
+                        file,
+                        pending: Vec::with_capacity(1 << 20),
+                        len,
+                    };
+                }
+            }
+            Store::File { file, pending, len } => {
+                if bytes.len() >= 1 << 16 {
+                    // Large blocks go straight to the file.
+                    file.write_all(pending)?;
+                    file.write_all(bytes)?;
+                    *len += (pending.len() + bytes.len()) as u64;
+                    pending.clear();
+                } else {
+                    pending.extend_from_slice(bytes);
+                    if pending.len() >= 1 << 20 {
+                        file.write_all(pending)?;
+                        *len += pending.len() as u64;
+                        pending.clear();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 pub(crate) struct Spool {
@@ -60,7 +99,7 @@ impl Spool {
     }
 
     /// The key hasher, for threads that hash keys ahead of
-    /// [`Spool::push_records`].
+    /// [`Spool::push_hashes`].
     pub(crate) fn hasher(&self) -> &RandomState {
         &self.hasher
     }
@@ -78,56 +117,32 @@ impl Spool {
         Ok(())
     }
 
-    /// Appends records (key then value, back to back) whose keys hash to
-    /// `hashes` (with [`Spool::hasher`]; one per record).
-    pub(crate) fn push_records(&mut self, records: &[u8], hashes: &[u64]) -> io::Result<()> {
-        let n = records.len() / self.record().max(1);
-        debug_assert_eq!(records.len(), n * self.record());
-        debug_assert_eq!(hashes.len(), n);
+    /// Appends bytes to the store, spilling to a file past [`SPILL_BYTES`].
+    fn store(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.store.append(bytes)
+    }
+
+    /// Takes the bytes out, for another thread to append records to while
+    /// this one indexes them ([`Spool::push_hashes`]); put them back with
+    /// [`Spool::put_store`] before anything reads the spool.
+    pub(crate) fn take_store(&mut self) -> Store {
+        std::mem::replace(&mut self.store, Store::Mem(Vec::new()))
+    }
+
+    /// Puts back what [`Spool::take_store`] took, with the records appended.
+    pub(crate) fn put_store(&mut self, store: Store) {
+        self.store = store;
+    }
+
+    /// Counts and indexes records (one a hash, from [`Spool::hasher`])
+    /// whose bytes another thread appends to the store taken out.
+    pub(crate) fn push_hashes(&mut self, hashes: &[u64]) {
         if self.key_size > 0 {
             let first = self.count as u32;
             self.index
                 .extend(hashes.iter().zip(first..).map(|(h, i)| (*h, i)));
         }
-        self.store(records)?;
-        self.count += n;
-        Ok(())
-    }
-
-    /// Appends bytes to the store, spilling to a file past [`SPILL_BYTES`].
-    fn store(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match &mut self.store {
-            Store::Mem(v) => {
-                v.extend_from_slice(bytes);
-                if v.len() > SPILL_BYTES {
-                    let mut file = tempfile::tempfile()?;
-                    file.write_all(v)?;
-                    let len = v.len() as u64;
-                    self.store = Store::File {
-                        file,
-                        pending: Vec::with_capacity(1 << 20),
-                        len,
-                    };
-                }
-            }
-            Store::File { file, pending, len } => {
-                if bytes.len() >= 1 << 16 {
-                    // Large blocks go straight to the file.
-                    file.write_all(pending)?;
-                    file.write_all(bytes)?;
-                    *len += (pending.len() + bytes.len()) as u64;
-                    pending.clear();
-                } else {
-                    pending.extend_from_slice(bytes);
-                    if pending.len() >= 1 << 20 {
-                        file.write_all(pending)?;
-                        *len += pending.len() as u64;
-                        pending.clear();
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.count += hashes.len();
     }
 
     /// Flushes and sorts the index. Returns the first duplicate key as the
@@ -284,7 +299,12 @@ mod tests {
             records.extend_from_slice(&[i as u8; 16]);
             hashes.push(b.hasher().hash_one(i.to_le_bytes()));
             if records.len() >= 100_000 || i + 1 == n as u64 {
-                b.push_records(&records, &hashes).unwrap();
+                // Indexed here, the bytes appended elsewhere (another
+                // thread in apply).
+                let mut store = b.take_store();
+                b.push_hashes(&hashes);
+                store.append(&records).unwrap();
+                b.put_store(store);
                 records.clear();
                 hashes.clear();
             }

@@ -284,6 +284,128 @@ fn json_lines_on_threads_equal_one_thread() {
     assert_eq!(dumps[0], dumps[1]);
 }
 
+/// YAML as `dump -o yaml` prints it, and as `---` documents, goes through
+/// the parser threads too: the same bytes as JSON Lines on one thread or
+/// three, errors and duplicates named where they are, nothing written when
+/// anything is wrong.
+#[test]
+fn yaml_lists_and_documents_on_threads_equal_json_lines() {
+    let schema = table();
+    let json = rules(3_000, 1);
+    let h = MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 5_000))).unwrap();
+    h.apply_reader(
+        json.as_bytes(),
+        "rules.jsonl",
+        &ApplyOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let want = h.backend().lookup_batch().unwrap();
+    // What `dump -o yaml` prints: one-item lists, one after the other.
+    let mut dumped: Vec<Value> = Vec::new();
+    h.dump(|d| {
+        dumped.push(d.into_value());
+        Ok(())
+    })
+    .unwrap();
+    let list: String = dumped
+        .iter()
+        .map(|v| Value::List(vec![v.clone()]).to_yaml())
+        .collect();
+    // Each item is in the block style the fast path reads.
+    let mut out = Vec::new();
+    assert!(ebpf_sdk::codec::block_yaml_to_json(
+        &Value::List(vec![dumped[0].clone()]).to_yaml(),
+        &mut out
+    ));
+    let docs: String = dumped
+        .iter()
+        .map(|v| format!("---\n{}", v.to_yaml()))
+        .collect();
+    for (text, name) in [(&list, "d.yaml"), (&docs, "docs.yaml")] {
+        for threads in [1, 3] {
+            let opts = ApplyOptions {
+                parse_threads: threads,
+                ..Default::default()
+            };
+            let again =
+                MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 5_000))).unwrap();
+            let r = again
+                .apply_reader(text.as_bytes(), name, &opts, &mut |_| {})
+                .unwrap();
+            assert_eq!(r.written, 3_000, "{name} on {threads}");
+            let mut got = again
+                .backend()
+                .lookup_batch()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>();
+            let mut exp = want
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>();
+            got.sort();
+            exp.sort();
+            assert_eq!(got, exp, "{name} on {threads} thread(s)");
+        }
+    }
+
+    let opts = ApplyOptions {
+        parse_threads: 2,
+        ..Default::default()
+    };
+    let fresh = || MapHandle::with_backend(&schema, Box::new(fake_for(&schema, 5_000))).unwrap();
+    // A bad item in the middle of a list: its line, nothing written.
+    let lines_per_item = list.lines().count() / 3_000;
+    // Item 2000 starts on line `bad_at` (1-based), which names it; its
+    // second line (`bad_at` 0-based) is `prefixLen: 64`.
+    let bad_at = 2_000 * lines_per_item + 1;
+    let mut bad: Vec<&str> = list.lines().collect();
+    assert_eq!(bad[bad_at].trim(), "prefixLen: 64");
+    let bad_line = bad[bad_at].replace("64", "999999999999");
+    bad[bad_at] = &bad_line;
+    let bad = bad.join("\n") + "\n";
+    let h = fresh();
+    let e = h
+        .apply_reader(bad.as_bytes(), "d.yaml", &opts, &mut |_| {})
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with(&format!(
+            "d.yaml:{}: key.prefixLen: 999999999999 does not fit",
+            bad_at
+        )),
+        "{e}"
+    );
+    assert_eq!(h.backend().lookup_batch().unwrap().len(), 0);
+    // A duplicate: both items' lines; in documents, both documents.
+    let dup = format!("{list}{}", Value::List(vec![dumped[7].clone()]).to_yaml());
+    let e = fresh()
+        .apply_reader(dup.as_bytes(), "d.yaml", &opts, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "d.yaml:{}: the same key as d.yaml:{}; each key may appear once",
+            3_000 * lines_per_item + 1,
+            7 * lines_per_item + 1
+        )
+    );
+    let dup = format!("{docs}---\n{}", dumped[7].to_yaml());
+    let e = fresh()
+        .apply_reader(dup.as_bytes(), "docs.yaml", &opts, &mut |_| {})
+        .unwrap_err();
+    let doc_lines = docs.lines().count() / 3_000;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "docs.yaml: document 3001 (line {}): the same key as docs.yaml: document 8 (line {}); each key may appear once",
+            3_000 * doc_lines + 1,
+            7 * doc_lines + 1
+        )
+    );
+}
+
 /// xorshift64*, for reproducible bytes.
 fn bytes(state: &mut u64, n: usize) -> Vec<u8> {
     (0..n)

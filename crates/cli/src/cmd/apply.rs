@@ -179,8 +179,11 @@ pub(crate) fn apply(args: &ApplyArgs, ui: &Ui) -> anyhow::Result<ExitCode> {
     let reader: Box<dyn io::BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(io::stdin()))
     } else {
+        // Smaller than the blocks JSON Lines are read in (256 KiB), which
+        // then go straight from the file into the block, not through this
+        // buffer.
         Box::new(BufReader::with_capacity(
-            1 << 20,
+            64 << 10,
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
         ))
     };

@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ebpf_sdk_codec::{parse_json, parse_yaml, Plan, Value};
+use ebpf_sdk_codec::{block_yaml_to_json, parse_json, parse_yaml, Plan, Value};
 
 /// How many modelled values were address text, and `_Bool` bytes other
 /// than 0/1 as hex strings: the tests check the shapes are exercised.
@@ -978,25 +978,48 @@ fn fast_same_as_general(plan: &Plan, text: &[u8]) -> bool {
     took
 }
 
+/// A random schema's plan, a value modelled for it, and the value its bytes
+/// decode to.
+fn modelled_and_decoded(src: &mut Src<'_>) -> (Plan, Value, Value) {
+    let (t, order) = gen_schema(src);
+    let plan = plan_for(&t, order);
+    let mut want = vec![0u8; plan.size()];
+    let v = model_value(src, &t, order, &mut want);
+    let d = plan.decode(&want).unwrap();
+    (plan, v, d)
+}
+
 /// The JSON fast path against the general path on a modelled value's JSON,
 /// on the JSON of its decoded bytes, and on that text after random edits
 /// (bytes deleted, inserted or replaced with JSON-ish characters). Returns
 /// (texts the fast path took, texts tried).
 pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
     let mut src = Src::new(data);
-    let (t, order) = gen_schema(&mut src);
-    let plan = plan_for(&t, order);
-    let mut want = vec![0u8; plan.size()];
-    let v = model_value(&mut src, &t, order, &mut want);
-    let d = plan.decode(&want).unwrap();
+    let (plan, v, d) = modelled_and_decoded(&mut src);
     let mut texts = vec![v.to_json().into_bytes(), d.to_json().into_bytes()];
     let mut took = 0;
-    const CHARS: &[u8] = b"{}[]\",:-0123456789.eE \t\\nultrfax\xc3\xa9";
-    for round in 0..6 {
-        let mut text = texts[round % 2].clone();
+    add_edits(
+        &mut src,
+        &mut texts,
+        6,
+        b"{}[]\",:-0123456789.eE \t\\nultrfax\xc3\xa9",
+    );
+    for text in &texts {
+        took += usize::from(fast_same_as_general(&plan, text));
+    }
+    (took, texts.len())
+}
+
+/// Adds `rounds` copies of the texts (in turn) with 1-3 random edits each
+/// (a byte of `chars` inserted or put in place of one, or a byte removed),
+/// then whatever the fuzzer put after the choices.
+fn add_edits(src: &mut Src<'_>, texts: &mut Vec<Vec<u8>>, rounds: usize, chars: &[u8]) {
+    let originals = texts.len();
+    for round in 0..rounds {
+        let mut text = texts[round % originals].clone();
         for _ in 0..=src.below(3) {
             let at = src.below(text.len() as u32 + 1) as usize;
-            let c = CHARS[src.below(CHARS.len() as u32) as usize];
+            let c = chars[src.below(chars.len() as u32) as usize];
             match src.below(3) {
                 0 if at < text.len() => {
                     text.remove(at);
@@ -1007,11 +1030,49 @@ pub fn fast_json_body(data: &[u8]) -> (usize, usize) {
         }
         texts.push(text);
     }
-    // And whatever the fuzzer puts after the choices.
     texts.push(src.rest().to_vec());
-    for text in &texts {
-        took += usize::from(fast_same_as_general(&plan, text));
+}
+
+/// Whether the YAML fast path ([`block_yaml_to_json`], what `apply` uses
+/// for YAML in `dump`'s block style) took `text`; when it does, libyaml
+/// reads the text too, as the same value as the JSON it wrote.
+fn fast_yaml_same_as_yaml(text: &[u8]) -> bool {
+    let Ok(t) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let mut json = Vec::new();
+    if !block_yaml_to_json(t, &mut json) {
+        return false;
     }
+    let yaml = parse_yaml(t)
+        .unwrap_or_else(|e| panic!("the YAML fast path took text libyaml refuses ({e}):\n{t}"));
+    let json = String::from_utf8(json).expect("the YAML fast path wrote UTF-8");
+    let from_json = parse_json(&json)
+        .unwrap_or_else(|e| panic!("the YAML fast path wrote bad JSON ({e}): {json}\n{t}"));
+    assert_eq!(from_json, yaml, "YAML:\n{t}\nJSON: {json}");
+    true
+}
+
+/// The YAML fast path against libyaml on the YAML `dump` prints for a
+/// modelled value and for decoded bytes (alone and as a list item), random
+/// edits of them, and the rest of the input. Returns (taken, tried).
+pub fn fast_yaml_body(data: &[u8]) -> (usize, usize) {
+    let mut src = Src::new(data);
+    let (_, v, d) = modelled_and_decoded(&mut src);
+    let entry = |v: &Value| {
+        let mut m = ebpf_sdk_codec::Map::new();
+        m.insert("key", v.clone());
+        m.insert("value", v.clone());
+        Value::List(vec![Value::Map(m)]).to_yaml().into_bytes()
+    };
+    let mut texts = vec![
+        v.to_yaml().into_bytes(),
+        d.to_yaml().into_bytes(),
+        entry(&v),
+        entry(&d),
+    ];
+    add_edits(&mut src, &mut texts, 8, b"- :\n'#0x1.a_{}[]\"~&*!|>\t");
+    let took = texts.iter().filter(|t| fast_yaml_same_as_yaml(t)).count();
     (took, texts.len())
 }
 

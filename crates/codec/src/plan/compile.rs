@@ -361,7 +361,7 @@ fn flatten(
         let offset = usize::try_from(member_bits / 8).map_err(|_| bad(path, "offset too large"))?;
         rec.fields.push(Field {
             name: m.name.as_str().into(),
-            json_key: format!("{}:", serde_json::Value::from(m.name.as_str())).into(),
+            json_key: format!(",{}:", serde_json::Value::from(m.name.as_str())).into(),
             offset,
             bits,
             node,

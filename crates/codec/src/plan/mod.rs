@@ -30,7 +30,7 @@ pub(crate) use decode::{decode, scalar_value};
 pub(crate) use encode::{encode, encode_field, encode_int, encode_str, is_percpu_list};
 pub(crate) use json_schema::{node_schema, per_cpu_schema};
 pub use leaves::{LeafKind, Number, NumericLeaf, PathStep};
-pub(crate) use node::{AddrText, ArrKind, Node};
+pub(crate) use node::{AddrText, ArrKind, Field, IntNode, Node, Record};
 
 use compile::Cx;
 use decode::mark;

@@ -147,8 +147,9 @@ pub(super) struct Group {
 #[derive(Debug, Clone)]
 pub(crate) struct Field {
     pub(super) name: Arc<str>,
-    /// `"name":` as JSON, for writing decoded values straight to text.
-    pub(crate) json_key: Box<str>,
+    /// `,"name":` as JSON, for reading and writing JSON text straight
+    /// from and to bytes ([`Field::json_key`]).
+    pub(super) json_key: Box<str>,
     pub(crate) offset: usize,
     /// Bitfield: bit offset from the record start and width.
     pub(crate) bits: Option<(u32, u32)>,
@@ -159,6 +160,14 @@ pub(crate) struct Field {
 
 /// No alternative of a union: none given yet (encoding), none usable (decode).
 pub(super) const NONE: u16 = u16::MAX;
+
+impl Field {
+    /// The field's name as serde_json writes it and `:`, after a `,` when
+    /// it is not the first of its record: `"name":` or `,"name":`.
+    pub(crate) fn json_key(&self, first: bool) -> &[u8] {
+        &self.json_key.as_bytes()[usize::from(first)..]
+    }
+}
 
 impl Record {
     /// The field called `name`, trying `hint` (the field after the previous

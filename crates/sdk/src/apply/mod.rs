@@ -29,7 +29,7 @@ use crate::spool::{write_err, Spool};
 use crate::SdkError;
 
 mod engine;
-mod jsonl;
+mod parallel;
 mod state;
 
 /// Whether and where `apply` saves the map's entries before it writes.
@@ -439,20 +439,17 @@ impl MapHandle {
                 .is_ok_and(|t| ebpf_sdk_codec::parse_json(t).is_ok())
         };
         let rest = std::io::Cursor::new(head).chain(reader);
-        if !json_line {
+        let started = Instant::now();
+        let (spool, places) = if json_line {
+            self.spool_json_lines(rest, name, skipped_lines, opts, on)?
+        } else {
             let mut blank = String::new();
             blank.extend(std::iter::repeat_n("\n", skipped_lines));
             let all = std::io::Cursor::new(blank.into_bytes()).chain(rest);
-            return self.apply(EntryReader::new(all, name), opts, on);
-        }
-        self.check_apply()?;
-        let started = Instant::now();
-        let (spool, lines) = self.spool_json_lines(rest, name, skipped_lines, opts, on)?;
-        let source: Arc<str> = name.into();
-        let at = |i: usize| match lines.get(i) {
-            Some(l) => Location::line(source.clone(), *l as usize),
-            None => Location::nth_entry(i + 1),
+            self.spool_yaml(EntryReader::new(all, name), name, opts, on)?
         };
+        let source: Arc<str> = name.into();
+        let at = |i: usize| places.get(&source, i);
         self.finish_apply(spool, &at, started, opts, on)
     }
 
