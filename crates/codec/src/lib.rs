@@ -101,11 +101,8 @@
 mod convert;
 mod error;
 mod fastjson;
-<<<<<<< HEAD
-mod json_schema;
-=======
 mod fastyaml;
->>>>>>> h/issue17
+mod json_schema;
 pub mod legacy;
 mod plan;
 mod sugar;
@@ -114,13 +111,10 @@ mod value;
 
 pub use convert::{from_value, to_value};
 pub use error::CodecError;
-<<<<<<< HEAD
+pub use fastyaml::block_yaml_to_json;
 pub use json_schema::{
     map_json_schema, state_json_schema, yaml_modeline, JsonSchemaOptions, JSON_SCHEMA_DRAFT,
 };
-=======
-pub use fastyaml::block_yaml_to_json;
->>>>>>> h/issue17
 pub use plan::{CodecOptions, LeafKind, Number, NumericLeaf, PathStep, Plan, MAX_TYPE_DEPTH};
 pub use sugar::parse_cidr;
 pub use template::template;

@@ -95,7 +95,7 @@ fn fast_json_body_on_random_inputs() {
 fn fast_yaml_body_on_random_inputs() {
     let (mut took, mut tried, mut printed_took) = (0, 0, 0);
     let n = 3000;
-    for data in inputs(5, n) {
+    for data in inputs(5, n, 0) {
         let (t, k) = bodies::fast_yaml_body(&data);
         took += t;
         tried += k;
