@@ -269,55 +269,74 @@ impl MapHandle {
     /// encodes, and the value encodes (or, for map-in-map and program
     /// arrays, is a pinned path or an id).
     pub fn validate(&self, e: &Entry) -> Result<(), SdkError> {
-        self.codec.encode_key(&e.key, e.byte_order, &e.location)?;
+        self.encode_entry(e).map(|_| ())
+    }
+
+    /// An entry's key bytes and value bytes (`None` for map-in-map and
+    /// program arrays, whose value, checked to be a path or an id, is
+    /// resolved when written); a missing value encodes as zero.
+    fn encode_entry(&self, e: &Entry) -> Result<(Vec<u8>, Option<Vec<u8>>), SdkError> {
+        let k = self.codec.encode_key(&e.key, e.byte_order, &e.location)?;
         let value = e.value.as_ref().unwrap_or(&Value::Null);
         if self.holds_refs() {
             return match value {
-                Value::String(_) | Value::Int(_) => Ok(()),
+                Value::String(_) | Value::Int(_) => Ok((k, None)),
                 _ => Err(e.error(InputErrorKind::ObjectRef)),
             };
         }
-        self.codec.encode_value(value, e.byte_order, &e.location)?;
-        Ok(())
+        let v = self.codec.encode_value(value, e.byte_order, &e.location)?;
+        Ok((k, Some(v)))
+    }
+
+    /// Writes an entry encoded by [`MapHandle::encode_entry`].
+    fn write_encoded(
+        &self,
+        e: &Entry,
+        (k, v): &(Vec<u8>, Option<Vec<u8>>),
+        flags: UpdateFlags,
+    ) -> Result<(), SdkError> {
+        match v {
+            Some(v) => self.write_raw(k, v, flags),
+            None => {
+                let value = e.value.as_ref().unwrap_or(&Value::Null);
+                self.update_ref(k, value, &e.location, flags)
+            }
+        }
     }
 
     /// Writes one entry as read from a file: like [`MapHandle::update`],
     /// honouring a byte order the entry forces (legacy templates), with
     /// errors at the entry's location.
     pub fn write_entry(&self, e: &Entry, flags: UpdateFlags) -> Result<(), SdkError> {
-        let value = e
-            .value
-            .as_ref()
-            .ok_or_else(|| e.error(InputErrorKind::MissingValue))?;
-        let k = self.codec.encode_key(&e.key, e.byte_order, &e.location)?;
-        if self.holds_refs() {
-            return self.update_ref(&k, value, &e.location, flags);
+        if e.value.is_none() {
+            return Err(e.error(InputErrorKind::MissingValue));
         }
-        let v = self.codec.encode_value(value, e.byte_order, &e.location)?;
-        self.write_raw(&k, &v, flags)
+        self.write_encoded(e, &self.encode_entry(e)?, flags)
     }
 
     /// Writes entries one by one, after checking all of them: every entry
     /// needs a value and must encode, and no key may appear twice; if any
     /// is wrong nothing is written. Returns how many were written.
     pub fn write_entries(&self, entries: &[Entry], flags: UpdateFlags) -> Result<usize, SdkError> {
+        // Each entry is encoded once; the bytes are kept for the writes.
+        let mut encoded = Vec::with_capacity(entries.len());
         let mut seen: HashMap<Vec<u8>, &Location> = HashMap::new();
         for e in entries {
             if e.value.is_none() {
                 return Err(e.error(InputErrorKind::MissingValue));
             }
-            self.validate(e)?;
+            let bytes = self.encode_entry(e)?;
             if !self.schema.map_type.keyless() {
-                let k = self.encode_entry_key(e)?;
-                if let Some(first) = seen.insert(k, &e.location) {
+                if let Some(first) = seen.insert(bytes.0.clone(), &e.location) {
                     return Err(e.error(InputErrorKind::DuplicateKey {
                         first: first.clone(),
                     }));
                 }
             }
+            encoded.push(bytes);
         }
-        for e in entries {
-            self.write_entry(e, flags)?;
+        for (e, bytes) in entries.iter().zip(&encoded) {
+            self.write_encoded(e, bytes, flags)?;
         }
         Ok(entries.len())
     }
